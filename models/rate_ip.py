@@ -1,0 +1,83 @@
+"""Rate neurons with intrinsic plasticity (IP): y = f(a x + b), gain a and bias b set by a local rule.
+
+Each IP rule lives in its own module (``ip_triesch``, ``ip_infomax``, ``ip_gaussian``) as one
+:class:`RateIPRule`: the Brian2 rendering (expression strings, unit-checked by Brian2) and
+the torch rendering (a pure function of tensors) side by side. Both integrate
+
+    da/dt = eta * A(x, y, a),     db/dt = eta * B(x, y, a)
+
+Brian2 with the forward-Euler method at step ``dt`` (``eta`` in Hz); torch with one update
+per sample, ``a += eta_sample * A``, ``b += eta_sample * B`` with ``eta_sample = eta * dt``.
+Driven by the same input sequence the two give the same trajectories
+(``tests/test_rule_agreement.py``).
+
+The output is instantaneous in x, as in the rules' derivations: there is no rate low-pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+TRANSFER_BRIAN2 = {
+    "sigmoid": "1 / (1 + exp(-u))",
+    "tanh": "tanh(u)",
+}
+TRANSFER_TORCH: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+}
+
+
+@dataclass(frozen=True)
+class RateIPRule:
+    """One IP rule, written once for Brian2 and once for torch.
+
+    ``gain_drive`` and ``bias_drive`` are Brian2 expressions of ``x``, ``y``, ``a`` and the
+    rule's target parameters (dimensionless) giving A and B above; ``torch_drives`` computes
+    the same two quantities on tensors. ``targets`` holds the target parameters' defaults
+    from the source paper; ``eta`` the default learning rate per sample.
+    """
+
+    name: str
+    transfer: str
+    gain_drive: str
+    bias_drive: str
+    torch_drives: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    targets: dict[str, float] = field(default_factory=dict)
+    eta: float = 1e-3
+    source: str = ""
+
+    def brian2_equations(self, input_equation: str) -> str:
+        """Brian2 model equations; ``input_equation`` defines ``x`` (OU process, TimedArray, ...).
+
+        Target parameters and ``eta`` are per-neuron ``(constant)`` variables so that one
+        NeuronGroup can hold many conditions.
+        """
+        targets = "\n".join(f"{key} : 1 (constant)" for key in self.targets)
+        return f"""
+{input_equation}
+u = a * x + b : 1
+y = {TRANSFER_BRIAN2[self.transfer]} : 1
+da/dt = eta * ({self.gain_drive}) : 1
+db/dt = eta * ({self.bias_drive}) : 1
+eta : Hz (constant)
+{targets}
+"""
+
+    def transfer_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return TRANSFER_TORCH[self.transfer]
+
+    def torch_step(
+        self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eta: float, **targets: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Euler step of the rule for a batch ``x`` (batch, units); drives averaged over the batch.
+
+        Returns the new ``(a, b)``; pure, no state is changed in place.
+        """
+        params = {**self.targets, **targets}
+        y = self.transfer_fn()(a * x + b)
+        gain_drive, bias_drive = self.torch_drives(x, y, a, **params)
+        return a + eta * gain_drive.mean(0), b + eta * bias_drive.mean(0)
