@@ -46,6 +46,8 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from bridge.errors import UserError
+
 RUN_TYPE = "homeobridge.run"
 SCHEMA_VERSION = 1
 ENV_RESULTS = "HOMEOBRIDGE_RESULTS"
@@ -55,7 +57,7 @@ _REQUIRED_ATTRS = (
 )
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """Any problem reading or writing a run: the message names the file and the problem."""
 
 
