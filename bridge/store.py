@@ -250,13 +250,16 @@ class Store:
             return None
 
     @contextlib.contextmanager
-    def write(self, kind: str, name: str, config: dict, seed: int) -> Iterator[h5py.File]:
+    def write(
+        self, kind: str, name: str, config: dict, seed: int, path: Path | None = None
+    ) -> Iterator[h5py.File]:
         """Write one run atomically; yields the open ``h5py.File`` for the run's data.
 
-        The file appears at :meth:`path_for` only when the ``with`` block finished without
-        an exception; otherwise the temporary file is removed and nothing is left.
+        The file appears at :meth:`path_for` (or at ``path``, for artefacts kept under a fixed
+        name such as ``rules/<name>.h5``, replacing what is there) only when the ``with`` block
+        finished without an exception; otherwise the temporary file is removed and nothing is left.
         """
-        final = self.path_for(kind, name, config)
+        final = Path(path) if path is not None else self.path_for(kind, name, config)
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
@@ -266,7 +269,7 @@ class Store:
             with h5py.File(tmp, "w") as h5:
                 h5.attrs.update({
                     "type": RUN_TYPE, "schema_version": SCHEMA_VERSION, "kind": kind,
-                    "name": name, "run_id": final.stem, "config": canonical_json(config),
+                    "name": name, "run_id": run_id(kind, name, config), "config": canonical_json(config),
                     "seed": int(seed), "versions": json.dumps(package_versions()),
                     "started": started, "complete": False,
                 })

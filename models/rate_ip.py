@@ -16,8 +16,8 @@ The output is instantaneous in x, as in the rules' derivations: there is no rate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -81,3 +81,42 @@ eta : Hz (constant)
         y = self.transfer_fn()(a * x + b)
         gain_drive, bias_drive = self.torch_drives(x, y, a, **params)
         return a + eta * gain_drive.mean(0), b + eta * bias_drive.mean(0)
+
+
+def params_dataclass(rule: RateIPRule) -> type:
+    """A frozen dataclass of the rule's parameters with the source paper's defaults.
+
+    ``eta`` is the learning rate per sample (per Euler step); the target parameters follow.
+    """
+    from dataclasses import make_dataclass
+
+    from models.params import param
+
+    fields = [("eta", float, param(rule.eta, doc="learning rate per sample (eta * dt per step)"))]
+    fields += [(key, float, param(value, doc="target parameter")) for key, value in rule.targets.items()]
+    return make_dataclass(f"{rule.name.capitalize()}IPParams", fields, frozen=True)
+
+
+def build(rule: RateIPRule, n: int, params, input_equation: str, dt, name: str = "rate_ip"):
+    """A NeuronGroup of ``n`` IP neurons (method 'euler', a = 1, b = 0) with the rule's per-neuron
+    constants set from ``params``; Brian2's eta (Hz) is ``params.eta / dt``."""
+    from brian2 import NeuronGroup
+
+    group = NeuronGroup(n, rule.brian2_equations(input_equation), method="euler", dt=dt, name=name)
+    group.a = 1.0
+    group.b = 0.0
+    group.eta = params.eta / dt
+    for key in rule.targets:
+        setattr(group, key, getattr(params, key))
+    return group
+
+
+def frozen_equations(rule: RateIPRule) -> str:
+    """The neuron with gain and bias linked to an adapting group and a constant input x."""
+    return f"""
+x : 1 (constant)
+a : 1 (linked)
+b : 1 (linked)
+u = a * x + b : 1
+y = {TRANSFER_BRIAN2[rule.transfer]} : 1
+"""

@@ -1,0 +1,296 @@
+"""``homeobridge compare``: a sweep of training runs and its summary.
+
+The grid is neuron kind x normalisation x learning rate x seed x batch size. Each cell is one
+training run in the store (kind ``train``); a cell already complete there is skipped, so a
+crash or Ctrl-C loses nothing done and a rerun finishes the rest. Runs go to worker processes
+(``workers``, default 2), each with its share of the CPU threads.
+
+Summary, per (neuron, norm, batch size), at the learning rate with the best mean final
+accuracy:
+
+- final accuracy: test accuracy after the last epoch, mean +/- sd over seeds;
+- epochs to target: first epoch whose test accuracy reaches ``target_accuracy``, mean over the
+  seeds that reach it ("-" if none does);
+- learning rates that train: those whose mean final accuracy is at least
+  chance + 0.5 * (best accuracy of the whole comparison - chance); the robustness of a
+  normalisation is how many of the grid's learning rates train;
+- gradient ratio: per-layer gradient norm of the first layer over the last, averaged over
+  epochs and seeds (< 1: vanishing toward the input).
+
+Norm labels: ``ip`` is the neuron kind's own intrinsic plasticity (rate: ``ip-triesch``,
+spiking: ``homeostatic``), ``fitted`` the fitted rule named by ``rate_rule`` or
+``spiking_rule``; any other label is passed to the network builder as it is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bridge.config import to_dict
+from bridge.errors import UserError
+from bridge.store import Store, open_run
+
+COMPARE_KIND = "compare"
+OWN_IP = {"rate": "ip-triesch", "spiking": "homeostatic"}
+CHANCE = 0.1  # every data set of bridge.data has 10 balanced classes
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """The comparison grid and the training budget of each cell."""
+
+    dataset: str = "fashion-mnist"
+    neurons: tuple[str, ...] = ("rate", "spiking")
+    norms: tuple[str, ...] = ("none", "bn", "ip")
+    lrs: tuple[float, ...] = (0.01, 0.1)
+    seeds: tuple[int, ...] = (0, 1)
+    batch_sizes: tuple[int, ...] = (64,)
+    epochs: int = 3
+    n_train: int = 5000
+    n_test: int = 2000
+    depth: int = 3
+    width: int = 128
+    optimizer: str = "sgd"
+    time_steps: int = 10
+    target_accuracy: float = 0.7
+    rate_rule: str = ""
+    spiking_rule: str = ""
+    workers: int = 2
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for field in ("neurons", "norms", "lrs", "seeds", "batch_sizes"):
+            if not getattr(self, field):
+                raise ValueError(f"{field} is empty")
+        if any(lr <= 0 for lr in self.lrs) or any(b < 1 for b in self.batch_sizes):
+            raise ValueError("learning rates must be > 0 and batch sizes >= 1")
+        if self.workers < 1 or self.epochs < 1:
+            raise ValueError("workers and epochs must be >= 1")
+
+    def identity(self) -> dict:
+        """The configuration minus what cannot change a number (workers, device)."""
+        return {k: v for k, v in to_dict(self).items() if k not in ("workers", "device")}
+
+
+def resolve_norm(config: CompareConfig, neuron: str, label: str) -> str:
+    """The network builder's norm name for a comparison label (see module docstring)."""
+    if label == "ip":
+        return OWN_IP[neuron]
+    if label == "fitted":
+        rule = config.rate_rule if neuron == "rate" else config.spiking_rule
+        if not rule:
+            raise UserError(f"norm 'fitted' needs --set {neuron}_rule=RULE-NAME")
+        return f"fitted:{rule}"
+    return label
+
+
+def cells(config: CompareConfig) -> list[dict]:
+    """Every grid cell as the labels that identify it in tables and plots."""
+    grid = itertools.product(
+        config.neurons, config.norms, config.batch_sizes, config.lrs, config.seeds
+    )
+    return [
+        {"neuron": n, "norm": label, "batch_size": b, "lr": lr, "seed": s}
+        for n, label, b, lr, s in grid
+    ]
+
+
+def train_config(config: CompareConfig, cell: dict):
+    """The TrainConfig of one cell, or the reason it cannot be trained (e.g. BN at batch size 1)."""
+    from bridge.train import TrainConfig
+
+    try:
+        return TrainConfig(
+            dataset=config.dataset, n_train=config.n_train, n_test=config.n_test,
+            neuron=cell["neuron"], depth=config.depth, width=config.width,
+            norm=resolve_norm(config, cell["neuron"], cell["norm"]), lr=cell["lr"],
+            optimizer=config.optimizer, batch_size=cell["batch_size"], epochs=config.epochs,
+            seed=cell["seed"], device=config.device, time_steps=config.time_steps,
+        )
+    except ValueError as err:
+        return str(err)
+
+
+def _train_in_worker(train_cfg, root: str, threads: int) -> str:
+    import torch
+
+    from bridge.train import train
+
+    torch.set_num_threads(threads)
+    return str(train(train_cfg, Store(root), progress=False))
+
+
+def run_grid(config: CompareConfig, store: Store, progress: bool = True) -> list[Path | str]:
+    """Train every feasible cell not already complete in the store.
+
+    Returns, in grid order, each cell's run path, or for a cell that cannot be trained the
+    reason. Ctrl-C cancels the queued cells; finished ones stay in the store.
+    """
+    from bridge.progress import progress_bar
+    from bridge.train import run_path
+
+    planned = [train_config(config, cell) for cell in cells(config)]
+    feasible = [c for c in planned if not isinstance(c, str)]
+    todo = [c for c in feasible if store.find_run(*run_path(c)) is None]
+    threads = max(1, (os.cpu_count() or 1) // config.workers)
+    with progress_bar(progress) as bar:
+        task = bar.add_task("compare", total=len(feasible), completed=len(feasible) - len(todo))
+        if todo:
+            _execute(todo, config.workers, store, threads, lambda: bar.advance(task))
+    results = [c if isinstance(c, str) else store.find_run(*run_path(c)) for c in planned]
+    if any(r is None for r in results):
+        raise UserError("compare: some runs did not finish; rerun to complete them")
+    return results
+
+
+def _execute(todo: list, workers: int, store: Store, threads: int, done) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending = {pool.submit(_train_in_worker, c, str(store.root), threads) for c in todo}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+                    done()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def load_history(path: Path) -> dict:
+    """The per-epoch history of a training run, as numpy arrays, with its status and id."""
+    with open_run(path, "train") as run:
+        history = {key: run.array(f"history/{key}") for key in (
+            "epoch", "train_loss", "test_accuracy", "wall_seconds", "grad_norm",
+        )}
+        history["status"] = str(run.h5.attrs.get("status", "ok"))
+        history["run_id"] = run.run_id
+    return history
+
+
+def summarise(config: CompareConfig, results: list[Path | str]) -> dict:
+    """Per-cell histories and the per-(neuron, norm, batch) summary rows described above.
+
+    A group none of whose cells could be trained gets a row with its reason and no numbers.
+    """
+    runs, rows = [], []
+    for cell, result in zip(cells(config), results):
+        if not isinstance(result, str):
+            runs.append(dict(cell, **load_history(result)))
+    threshold = CHANCE + 0.5 * (max(_final(r) for r in runs) - CHANCE) if runs else 1.0
+    for key, cell_group in _groups(list(zip(cells(config), results)), ("neuron", "norm", "batch_size")):
+        group = [r for r in runs if (r["neuron"], r["norm"], r["batch_size"]) == key]
+        reasons = [result for _, result in cell_group if isinstance(result, str)]
+        row = dict(zip(("neuron", "norm", "batch_size"), key))
+        rows.append(_row(row, group, config, threshold) if group else dict(row, infeasible=reasons[0]))
+    return {"rows": rows, "runs": runs, "train_threshold": threshold, "chance": CHANCE}
+
+
+def _row(row: dict, group: list[dict], config: CompareConfig, threshold: float) -> dict:
+    lrs = sorted({r["lr"] for r in group})
+    means = {lr: float(np.mean([_final(r) for r in group if r["lr"] == lr])) for lr in lrs}
+    best_lr = max(means, key=means.get)
+    chosen = [r for r in group if r["lr"] == best_lr]
+    finals = [_final(r) for r in chosen]
+    reach = [_epochs_to(r, config.target_accuracy) for r in chosen]
+    training = [lr for lr in lrs if means[lr] >= threshold]
+    return dict(
+        row, best_lr=best_lr, acc_mean=float(np.mean(finals)),
+        acc_sd=float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
+        epochs_to_target=float(np.mean([e for e in reach if e])) if any(reach) else None,
+        lrs_that_train=training, lr_robustness=f"{len(training)}/{len(config.lrs)}",
+        grad_ratio=float(np.mean([_grad_ratio(r) for r in chosen])),
+        diverged=sum(r["status"] != "ok" for r in group), run_ids=[r["run_id"] for r in chosen],
+    )
+
+
+def _groups(items: list, keys: tuple[str, ...]) -> list[tuple[tuple, list]]:
+    """Items (cells, or (cell, result) pairs) grouped by ``keys`` of the cell, in first-seen order."""
+    def key_of(item) -> tuple:
+        cell = item[0] if isinstance(item, tuple) else item
+        return tuple(cell[k] for k in keys)
+
+    groups: dict[tuple, list] = {}
+    for item in items:
+        groups.setdefault(key_of(item), []).append(item)
+    return list(groups.items())
+
+
+def _final(run: dict) -> float:
+    acc = run["test_accuracy"]
+    return float(acc[-1]) if len(acc) and math.isfinite(acc[-1]) else 0.0
+
+
+def _epochs_to(run: dict, target: float) -> int | None:
+    hits = np.flatnonzero(np.asarray(run["test_accuracy"]) >= target)
+    return int(run["epoch"][hits[0]]) if hits.size else None
+
+
+def _grad_ratio(run: dict) -> float:
+    grads = np.asarray(run["grad_norm"], dtype=float)
+    per_layer = np.nanmean(grads, axis=0)
+    return float(per_layer[0] / per_layer[-1]) if per_layer[-1] > 0 else float("nan")
+
+
+def summary_table(summary: dict) -> str:
+    """The markdown table printed by ``homeobridge compare`` and shown in the report."""
+    from bridge.cli import markdown_table
+
+    headers = [
+        "neuron", "norm", "batch", "best lr", "final acc (mean ± sd)", "epochs to target",
+        "lrs that train", "grad ratio first/last",
+    ]
+    rows = [_table_row(r) for r in summary["rows"]]
+    return markdown_table(headers, rows)
+
+
+def _table_row(r: dict) -> list:
+    if "infeasible" in r:
+        return [r["neuron"], r["norm"], r["batch_size"], "-", f"n/a: {r['infeasible']}", "-", "-", "-"]
+    return [
+        r["neuron"], r["norm"], r["batch_size"], f"{r['best_lr']:g}",
+        f"{r['acc_mean']:.3f} ± {r['acc_sd']:.3f}",
+        "-" if r["epochs_to_target"] is None else f"{r['epochs_to_target']:.1f}",
+        f"{r['lr_robustness']} ({', '.join(f'{lr:g}' for lr in r['lrs_that_train']) or 'none'})",
+        f"{r['grad_ratio']:.3g}",
+    ]
+
+
+def compare(config: CompareConfig, store: Store, progress: bool = True) -> Path:
+    """Run the grid, summarise it, write the compare run (summary, table, plots) and return its path."""
+    from bridge.plots import compare_plots
+
+    results = run_grid(config, store, progress)
+    summary = summarise(config, results)
+    table = summary_table(summary)
+    identity = config.identity()
+    with store.write(COMPARE_KIND, "compare", identity, seed=config.seeds[0]) as h5:
+        h5.attrs["summary"] = json.dumps(summary["rows"])
+        h5.attrs["table"] = table
+        h5.attrs["train_runs"] = json.dumps([str(p) for p in results if not isinstance(p, str)])
+        for name, png in compare_plots(summary, config).items():
+            h5.create_dataset(f"plots/{name}", data=np.frombuffer(png, dtype=np.uint8))
+    return store.path_for(COMPARE_KIND, "compare", identity)
+
+
+def export_plots(run) -> list[Path]:
+    """Write a compare run's plots as PNG files beside it (``<run-id>/<plot>.png``)."""
+    folder = run.path.with_suffix("")
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name in sorted(run.h5.get("plots", {})):
+        path = folder / f"{name}.png"
+        path.write_bytes(run.array(f"plots/{name}").tobytes())
+        paths.append(path)
+    return paths

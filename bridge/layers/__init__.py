@@ -1,0 +1,37 @@
+"""torch / snntorch layers of homeostatic plasticity, drop-in where a normalisation layer goes.
+
+- :class:`IntrinsicPlasticity`, :class:`IntrinsicPlasticity2d`: y = f(a x + b), a local IP rule.
+- :class:`FittedHomeostasis`: a fitted rule, online or at equilibrium.
+- :class:`SynapticScaling`, :class:`OjaLinear`, :class:`DaleLinear`: weight layers with a
+  plastic step applied after each optimiser step (:func:`after_step`).
+- :class:`HomeostaticLeaky`: snntorch Leaky with homeostatic threshold and input gain.
+
+Plastic state lives in buffers, changes under no_grad in training mode only, is saved by
+``state_dict`` and frozen in eval mode.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from bridge.layers.fitted import FittedHomeostasis
+from bridge.layers.ip import IntrinsicPlasticity, IntrinsicPlasticity2d
+from bridge.layers.spiking import HomeostaticLeaky
+from bridge.layers.weights import DaleLinear, OjaLinear, SynapticScaling
+
+
+def plastic_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` that have a plastic step to run after each optimiser step."""
+    return [m for m in model.modules() if callable(getattr(m, "after_step", None))]
+
+
+def after_step(modules: list[nn.Module]) -> None:
+    """Run each module's post-optimiser plastic step (scaling, Oja term, Dale projection)."""
+    for module in modules:
+        module.after_step()
+
+
+__all__ = [
+    "DaleLinear", "FittedHomeostasis", "HomeostaticLeaky", "IntrinsicPlasticity",
+    "IntrinsicPlasticity2d", "OjaLinear", "SynapticScaling", "after_step", "plastic_modules",
+]

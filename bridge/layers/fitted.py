@@ -1,0 +1,144 @@
+"""A fitted homeostasis rule as a torch layer, executed online or at equilibrium.
+
+The fitting step (``bridge.fit``) summarises what a simulated neuron's homeostasis does as
+
+    gain = c * sigma^(-p),     bias = d - s * gain * mu          (equilibrium map)
+
+for input of mean mu and standard deviation sigma, plus the rates at which the neuron gets
+there (``eta_gain``, ``eta_bias`` per sample) and the time constant of the statistics it
+tracks (``tau_samples``). :class:`FittedHomeostasis` computes y = f(gain x + bias) with
+per-unit buffers and runs the rule one of two ways in training mode (under no_grad):
+
+- ``"online"``: the source model's own rule (``models/ip_*.py``) at the fitted rates,
+  a <- a + eta_gain <A>, b <- b + eta_bias <B>, drives averaged over the batch;
+- ``"equilibrium"``: exponential running averages of x and x^2 with time constant
+  ``tau_samples`` (per sample: m <- m + (x - m)/tau; a batch of B samples moves by
+  1 - (1 - 1/tau)^B), then the equilibrium map with mu = m, sigma = sqrt(m2 - m^2).
+
+Both use running per-unit state only, so both work at batch size 1 (where BatchNorm has no
+batch); the gradient flows through the activation with (gain, bias) held, frozen in eval mode.
+Cf. the Triesch-IP / BatchNorm equivalence a = c/sigma, b = d - a*mu (Triesch 2005).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bridge.errors import UserError
+from bridge.layers._units import as_units, per_unit, transfer
+from bridge.layers.ip import RATE_RULES
+
+MODES = ("online", "equilibrium")
+_EPS = 1e-5
+
+
+class FittedHomeostasis(nn.Module):
+    """y = f(gain x + bias) with (gain, bias) from a fitted rule; see the module docstring.
+
+    Build it with :meth:`from_rule`; :meth:`save` / :meth:`load` write and read a ready layer.
+    """
+
+    def __init__(
+        self, n: int, transfer_name: str, p: float, c: float, s: float, d: float,
+        tau_samples: float, mode: str = "equilibrium", eta_gain: float = 0.0,
+        eta_bias: float = 0.0, model: str = "", targets: dict | None = None, name: str = "",
+    ):
+        super().__init__()
+        if mode not in MODES:
+            raise UserError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if tau_samples < 1:
+            raise UserError(f"tau_samples must be >= 1, got {tau_samples}")
+        self.config = dict(
+            n=n, transfer_name=transfer_name, p=p, c=c, s=s, d=d, tau_samples=tau_samples,
+            mode=mode, eta_gain=eta_gain, eta_bias=eta_bias, model=model,
+            targets=dict(targets or {}), name=name,
+        )
+        self.n, self.mode, self.name = n, mode, name
+        self.p, self.c, self.s, self.d = p, c, s, d
+        self.tau_samples, self.eta_gain, self.eta_bias = tau_samples, eta_gain, eta_bias
+        self.transfer = transfer(transfer_name)
+        self.source = self._source_rule(model) if mode == "online" else None
+        self.targets = {k: v for k, v in (targets or {}).items() if self.source and k in self.source.targets}
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_sq", torch.ones(n))
+        self.register_buffer("gain", torch.full((n,), float(c)))
+        self.register_buffer("bias", torch.full((n,), float(d)))
+
+    @staticmethod
+    def _source_rule(model: str):
+        key = model.removeprefix("rate-ip-")
+        if key not in RATE_RULES:
+            raise UserError(
+                f"online execution needs a rate-IP source model ({', '.join('rate-ip-' + k for k in RATE_RULES)}), "
+                f"got {model!r}; use mode='equilibrium'"
+            )
+        return RATE_RULES[key]
+
+    @classmethod
+    def from_rule(cls, rule: Any, n: int, mode: str = "equilibrium") -> "FittedHomeostasis":
+        """The layer of ``n`` units executing a fitted ``bridge.rules.Rule`` (or any object with its fields)."""
+        if rule.equilibrium is None:
+            raise UserError(f"rule {rule.name!r} is a {rule.kind} rule with no equilibrium map")
+        eq, dyn = rule.equilibrium, rule.dynamics
+        return cls(
+            n, rule.transfer, float(eq.p), float(eq.c), float(eq.s), float(eq.d),
+            float(dyn.tau_samples), mode, float(dyn.eta_gain), float(dyn.eta_bias),
+            rule.model, dict(rule.targets), rule.name,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.adapt(x)
+        return self.transfer(per_unit(self.gain, x) * x + per_unit(self.bias, x))
+
+    @torch.no_grad()
+    def adapt(self, x: torch.Tensor) -> None:
+        """One update of (gain, bias) from the batch ``x``, online or at equilibrium."""
+        units = as_units(x)
+        if self.mode == "online":
+            self._online(units)
+        else:
+            self._equilibrium(units)
+
+    def _online(self, units: torch.Tensor) -> None:
+        step = self.source.torch_step
+        gain, bias = step(units, self.gain, self.bias, self.eta_gain, **self.targets)
+        if self.eta_bias != self.eta_gain:
+            _, bias = step(units, self.gain, self.bias, self.eta_bias, **self.targets)
+        self.gain.copy_(gain.clamp_min(_EPS))
+        self.bias.copy_(bias)
+
+    def _equilibrium(self, units: torch.Tensor) -> None:
+        weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** units.shape[0]
+        self.running_mean.lerp_(units.mean(0), weight)
+        self.running_sq.lerp_(units.square().mean(0), weight)
+        sigma = (self.running_sq - self.running_mean.square()).clamp_min(_EPS).sqrt()
+        self.gain.copy_(self.c * sigma.pow(-self.p))
+        self.bias.copy_(self.d - self.s * self.gain * self.running_mean)
+
+    def save(self, path: str | Path, rule: Any = None) -> Path:
+        """Write the layer (its constructor arguments, state_dict and optionally the full rule) to ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": self.config, "state_dict": self.state_dict(),
+                    "rule": rule.to_dict() if rule is not None else None}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FittedHomeostasis":
+        """The layer written by :meth:`save`: ``FittedHomeostasis.load("rule.pt")``."""
+        try:
+            saved = torch.load(Path(path), map_location="cpu", weights_only=True)
+            layer = cls(**saved["config"])
+            layer.load_state_dict(saved["state_dict"])
+        except (OSError, KeyError, TypeError, RuntimeError) as err:
+            raise UserError(f"{path}: not a saved FittedHomeostasis layer ({err})") from None
+        return layer
+
+    def extra_repr(self) -> str:
+        return (f"{self.n}, rule={self.name!r}, mode={self.mode}, gain=c*sigma^-p "
+                f"(c={self.c:.4g}, p={self.p:.4g}), bias=d-s*gain*mu (d={self.d:.4g}, s={self.s:.4g})")

@@ -1,0 +1,97 @@
+"""Intrinsic plasticity as a torch layer: y = f(a x + b), gain a and bias b set by a local rule.
+
+    y = f(a x + b)                          (plain IP)
+    y = f(gamma (a x + b) + beta)           (IP with a learned affine, ``affine=True``)
+
+The form with a learned affine is the one of N. Shaw, T. Jackson & J. Orchard, "Biological
+batch normalisation: how intrinsic plasticity improves learning in deep neural networks",
+PLoS ONE 15(9), 2020. ``a`` and ``b`` are per-unit buffers. In training mode each forward
+first applies one step of the rule, with its drives averaged over the batch (and over the
+positions of a feature map: one unit per channel), under ``torch.no_grad()``:
+
+    a <- max(a + eta <A(x, y, a)>, min_gain),   b <- b + eta <B(x, y, a)>
+
+then computes y with the new (a, b) held: the gradient flows through the activation only. In
+eval mode (a, b) are frozen. The rules (Triesch 2005, infomax after Bell & Sejnowski 1995,
+Schrauwen et al. 2008) are those of ``models/``; see each module for its equations.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bridge.errors import UserError
+from bridge.layers._units import as_units, per_unit, transfer
+from models import ip_gaussian, ip_infomax, ip_triesch
+from models.rate_ip import RateIPRule
+
+RATE_RULES: dict[str, RateIPRule] = {
+    module.RULE.name: module.RULE for module in (ip_triesch, ip_infomax, ip_gaussian)
+}
+
+
+def rate_rule(name: str) -> RateIPRule:
+    """The rate IP rule of ``models/`` by name (triesch, infomax, gaussian)."""
+    try:
+        return RATE_RULES[name]
+    except KeyError:
+        raise UserError(f"unknown IP rule {name!r}; choose one of {', '.join(RATE_RULES)}") from None
+
+
+class IntrinsicPlasticity(nn.Module):
+    """y = f(a x + b) with a, b adapted by a local IP rule; drop-in where BatchNorm1d goes.
+
+    ``n`` units on axis 1 of (batch, n) or (batch, n, *spatial) input. ``rule`` names the rule
+    in ``models/``; ``eta`` its rate per update (default: the rule's per-sample rate);
+    ``targets`` override the rule's target parameters (e.g. ``mu_target=0.2``).
+    """
+
+    def __init__(
+        self, n: int, rule: str = "triesch", eta: float | None = None, affine: bool = False,
+        init_gain: float = 1.0, init_bias: float = 0.0, min_gain: float = 1e-3,
+        **targets: float,
+    ):
+        super().__init__()
+        self.rule = rate_rule(rule)
+        unknown = set(targets) - set(self.rule.targets)
+        if unknown:
+            raise UserError(f"IP rule {rule!r} has no target parameter {', '.join(sorted(unknown))}")
+        self.n = n
+        self.eta = self.rule.eta if eta is None else eta
+        self.targets = {**self.rule.targets, **targets}
+        self.min_gain = min_gain
+        self.transfer = transfer(self.rule.transfer)
+        self.register_buffer("gain", torch.full((n,), float(init_gain)))
+        self.register_buffer("bias", torch.full((n,), float(init_bias)))
+        self.affine = affine
+        if affine:
+            self.gamma = nn.Parameter(torch.ones(n))
+            self.beta = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.adapt(x)
+        u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
+        if self.affine:
+            u = per_unit(self.gamma, x) * u + per_unit(self.beta, x)
+        return self.transfer(u)
+
+    @torch.no_grad()
+    def adapt(self, x: torch.Tensor) -> None:
+        """One step of the rule on the batch ``x`` (drives averaged over samples and positions)."""
+        gain, bias = self.rule.torch_step(as_units(x), self.gain, self.bias, self.eta, **self.targets)
+        self.gain.copy_(gain.clamp_min(self.min_gain))
+        self.bias.copy_(bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"
+
+
+class IntrinsicPlasticity2d(IntrinsicPlasticity):
+    """IntrinsicPlasticity for conv feature maps (batch, channels, H, W): one (a, b) per channel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"IntrinsicPlasticity2d expects (batch, C, H, W), got {tuple(x.shape)}")
+        return super().forward(x)

@@ -1,0 +1,108 @@
+"""A leaky integrate-and-fire layer with homeostatic threshold and input gain (snntorch).
+
+:class:`HomeostaticLeaky` subclasses ``snntorch.Leaky`` and runs, per time step, exactly the
+forward-Euler step of the Brian2 ``lif-ip`` model (``models/lif_ip.py``, whose docstring has
+the equations and sources):
+
+    tau_m dv/dt = v_rest - v + gain * I;   spike when v > theta, then v -> v_reset
+    dtheta/dt = eta_theta (r - r_target) / r_target;   dgain/dt = eta_gain gain (1 - s2/var_target)
+
+with r a decaying spike trace and (m, s2) its slow mean and variance. In snntorch terms:
+beta = 1 - dt/tau_m, reset mechanism pinned to "zero" (reset to ``v_reset``), the per-neuron
+threshold is Leaky's ``threshold`` buffer, made plastic. theta, gain and the rate sensors
+(m, s2) are per-neuron buffers, updated in training mode with drives averaged over the batch,
+frozen in eval mode. The per-sample state (v, r) is passed explicitly: ``state =
+layer.init_state(batch, like)``, then ``spikes, state = layer(current, state)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import snntorch as snn
+import torch
+from snntorch import surrogate
+
+from bridge.errors import UserError
+from models.lif_ip import LifIPParams, LifIPState, lif_ip_step
+
+
+
+class HomeostaticLeaky(snn.Leaky):
+    """snntorch Leaky whose per-neuron threshold and input gain adapt toward a target rate."""
+
+    def __init__(
+        self, n: int, params: LifIPParams | None = None, dt: float = 1e-3, spike_grad: Any = None,
+    ):
+        params = params or LifIPParams()
+        super().__init__(
+            beta=1.0 - dt / params.tau_m, threshold=params.theta0,
+            spike_grad=spike_grad or surrogate.atan(), reset_mechanism="zero",
+        )
+        self.n, self.params, self.dt = n, params, dt
+        self.threshold = torch.full((n,), float(params.theta0))
+        self.register_buffer("input_gain", torch.full((n,), float(params.gain0)))
+        self.register_buffer("mean_rate", torch.full((n,), float(params.r_target)))
+        self.register_buffer("var_rate", torch.full((n,), float(params.var_target)))
+
+    @classmethod
+    def from_rule(cls, rule: Any, n: int, dt: float = 1e-3, **overrides: float) -> "HomeostaticLeaky":
+        """The layer of a fitted spiking rule (``rule.model == "lif-ip"``), its ``model_params`` applied."""
+        if rule.model != "lif-ip":
+            raise UserError(f"rule {rule.name!r} comes from {rule.model!r}; HomeostaticLeaky needs 'lif-ip'")
+        names = {f.name for f in dataclasses.fields(LifIPParams)}
+        values = {k: float(v) for k, v in dict(rule.model_params).items() if k in names}
+        return cls(n, LifIPParams(**{**values, **overrides}), dt)
+
+    def init_state(self, batch: int, like: torch.Tensor) -> LifIPState:
+        """Start of a sequence: v at rest, the rate trace at the neuron's running mean rate."""
+        def per_sample(values: torch.Tensor | float) -> torch.Tensor:
+            base = torch.as_tensor(values, dtype=like.dtype, device=like.device)
+            return base.expand(batch, self.n).clone()
+
+        return LifIPState(
+            v=per_sample(self.params.v_rest), theta=self.threshold.to(like.dtype, copy=True),
+            gain=self.input_gain.to(like.dtype, copy=True), trace=per_sample(self.mean_rate),
+            mean_rate=self.mean_rate.to(like.dtype, copy=True),
+            var_rate=self.var_rate.to(like.dtype, copy=True),
+        )
+
+    def forward(self, current: torch.Tensor, state: LifIPState | None = None):  # type: ignore[override]
+        """One time step: ``(spikes, new_state)``; plastic updates only in training mode."""
+        if state is None:
+            state = self.init_state(current.shape[0], current)
+        spikes, state = lif_ip_step(current, state, self.params, self.dt, self.spike_grad, self.training)
+        if self.training:
+            self._keep(state)
+        return spikes, state
+
+    @torch.no_grad()
+    def _keep(self, state: LifIPState) -> None:
+        for buffer, value in zip((self.threshold, self.input_gain, self.mean_rate, self.var_rate),
+                                 (state.theta, state.gain, state.mean_rate, state.var_rate)):
+            buffer.copy_(value)
+
+    def extra_repr(self) -> str:
+        p = self.params
+        return (f"{self.n}, dt={self.dt}, beta={1 - self.dt / p.tau_m:.3g}, r_target={p.r_target} Hz, "
+                f"reset=zero, tau_r={p.tau_r}, eta_theta={p.eta_theta}, eta_gain={p.eta_gain}")
+
+
+def net_params(time_steps: int, dt: float = 1e-3) -> LifIPParams:
+    """lif-ip parameters for a network run for ``time_steps`` steps of ``dt``.
+
+    beta = 0.9 with input gain tau_m/dt (so v <- 0.9 v + I, snntorch's usual Leaky), a target
+    of one spike per ten steps, and rate sensors and plasticity fast enough to act within a
+    sequence of ``time_steps`` steps.
+    """
+    tau_m = 10 * dt
+    r_target = 0.1 / dt
+    tau_r = max(2, time_steps // 2) * dt
+    return LifIPParams(
+        tau_m=tau_m, gain0=tau_m / dt, tau_r=tau_r, tau_avg=20 * time_steps * dt,
+        r_target=r_target, var_target=r_target / (2 * tau_r), eta_theta=0.1 / (time_steps * dt),
+        eta_gain=0.1 / (time_steps * dt),
+    )
+
+

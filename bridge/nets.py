@@ -1,0 +1,238 @@
+"""Networks for the training comparisons: rate or spiking, MLP or CNN, with any normalisation.
+
+``make_net(kind, neuron, depth, width, norm, init, ...)`` builds a network of ``depth`` weight
+layers (``depth - 1`` hidden blocks and a linear readout). Every network has
+
+- ``blocks``: the ``depth`` modules whose parameters form one "layer" in the training history
+  (gradient norm per layer), in input-to-output order;
+- ``forward(x, record=None)``: ``x`` is (batch, features) as ``bridge.data`` gives it; when
+  ``record`` is a list, one activity tensor per block is appended to it (rate nets: the block's
+  output; spiking nets: each unit's spike rate over the time steps; the readout: its logits).
+
+Norm names, rate nets: ``none``, ``bn`` (BatchNorm), ``ln`` (LayerNorm; GroupNorm(1, C) in
+CNNs), ``wn`` (weight norm), ``ip-triesch`` / ``ip-infomax`` / ``ip-gaussian``
+(:class:`IntrinsicPlasticity`, whose rule fixes the activation), ``fitted:<rule>``
+(:class:`FittedHomeostasis` of a fitted rule file), ``scaling`` (:class:`SynapticScaling`),
+``oja`` (:class:`OjaLinear`), ``dale`` (:class:`DaleLinear`, with ReLU as in Cornford et al.).
+Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`` /
+``homeostatic`` (:class:`HomeostaticLeaky`), ``fitted:<rule>`` (HomeostaticLeaky of a fitted
+``lif-ip`` rule). Spiking nets rate-code their input (a Bernoulli spike per pixel per step with
+probability equal to the pixel value) for ``time_steps`` steps; the readout is the output
+layer's spike count (``"count"``) or its mean membrane potential (``"membrane"``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import snntorch as snn
+import torch
+from snntorch import surrogate
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from bridge.errors import UserError
+from bridge.layers import (
+    DaleLinear, FittedHomeostasis, HomeostaticLeaky, IntrinsicPlasticity, OjaLinear, SynapticScaling,
+)
+from bridge.layers.spiking import net_params
+
+KINDS = ("mlp", "cnn")
+NEURONS = ("rate", "spiking")
+INITS = ("default", "kaiming", "xavier", "orthogonal")
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
+}
+RATE_NORMS = ("none", "bn", "ln", "wn", "ip-triesch", "ip-infomax", "ip-gaussian",
+              "scaling", "oja", "dale", "fitted:<rule>")
+SPIKING_NORMS = ("none", "bn", "ip", "homeostatic", "fitted:<rule>")
+READOUTS = ("count", "membrane")
+
+
+def load_rule(name: str) -> Any:
+    """A fitted rule from the store (``results/rules/<name>.h5``) via ``bridge.rules``."""
+    from bridge.rules import load_rule as load
+    from bridge.store import Store
+
+    return load(name, Store())
+
+
+class RateNet(nn.Module):
+    """Hidden blocks then a readout block; see the module docstring."""
+
+    def __init__(self, stem: nn.Module, blocks: list[nn.Module]):
+        super().__init__()
+        self.stem = stem
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+            if record is not None:
+                record.append(x.detach())
+        return x
+
+
+def _activation(name: str) -> nn.Module:
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise UserError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+
+
+def _rate_block(norm: str, make_weight: Callable[[], nn.Module], width: int, conv: bool,
+                activation: str, ip_eta: float | None) -> list[nn.Module]:
+    """[weight layer, normalisation, activation] for one hidden block of a rate net."""
+    if norm.startswith("ip-"):
+        return [make_weight(), IntrinsicPlasticity(width, norm[3:], eta=ip_eta)]
+    if norm.startswith("fitted:"):
+        return [make_weight(), FittedHomeostasis.from_rule(load_rule(norm[7:]), width)]
+    if norm in ("oja", "dale") and conv:
+        raise UserError(f"norm {norm!r} exists for MLPs only")
+    layers = {
+        "none": lambda: [make_weight()],
+        "bn": lambda: [make_weight(), (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width)],
+        "ln": lambda: [make_weight(), nn.GroupNorm(1, width) if conv else nn.LayerNorm(width)],
+        "wn": lambda: [weight_norm(make_weight())],
+        "scaling": lambda: [SynapticScaling(make_weight())],
+        "oja": lambda: [OjaLinear.wrap(make_weight())],
+        "dale": lambda: [DaleLinear.like(make_weight())],
+    }
+    if norm not in layers:
+        raise UserError(f"unknown norm {norm!r} for rate nets; choose one of {', '.join(RATE_NORMS)}")
+    return layers[norm]() + [_activation("relu" if norm == "dale" else activation)]
+
+
+def _rate_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
+              n_classes: int, activation: str, ip_eta: float | None) -> RateNet:
+    blocks = []
+    if kind == "mlp":
+        sizes = [math.prod(in_shape)] + [width] * (depth - 1)
+        for fan_in in sizes[:-1]:
+            blocks.append(nn.Sequential(*_rate_block(
+                norm, lambda fan_in=fan_in: nn.Linear(fan_in, width), width, False, activation, ip_eta)))
+        blocks.append(nn.Linear(sizes[-1], n_classes))
+        return RateNet(nn.Flatten(), blocks)
+    channels = [in_shape[0]] + [width] * (depth - 1)
+    for index, c_in in enumerate(channels[:-1]):
+        layers = _rate_block(norm, lambda c_in=c_in: nn.Conv2d(c_in, width, 3, padding=1),
+                             width, True, activation, ip_eta)
+        blocks.append(nn.Sequential(*layers, *([nn.MaxPool2d(2)] if index < 2 else [])))
+    blocks.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels[-1], n_classes)))
+    return RateNet(nn.Unflatten(1, in_shape), blocks)
+
+
+class SpikingNet(nn.Module):
+    """Synapse layers, each followed by an optional per-time-step norm and a LIF layer.
+
+    State is created at the start of every forward and passed explicitly from step to step.
+    """
+
+    def __init__(self, synapses: list[nn.Module], norms: list[nn.Module | None],
+                 neurons: list[nn.Module], time_steps: int, readout: str, in_shape: tuple[int, ...]):
+        super().__init__()
+        if readout not in READOUTS:
+            raise UserError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict({"synapse": s, "neuron": n, **({"norm": m} if m is not None else {})})
+            for s, m, n in zip(synapses, norms, neurons)
+        )
+        self.time_steps, self.readout, self.in_shape = time_steps, readout, in_shape
+
+    def forward(self, x: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        x = x.reshape(x.shape[0], *self.in_shape)
+        states = [None] * len(self.blocks)
+        totals = [0.0] * len(self.blocks)
+        membrane = 0.0
+        for t in range(self.time_steps):
+            signal = (torch.rand_like(x) < x).to(x.dtype)
+            for index, block in enumerate(self.blocks):
+                current = block["synapse"](signal)
+                if "norm" in block:
+                    current = block["norm"][t](current)
+                signal, states[index] = _step(block["neuron"], current, states[index])
+                totals[index] = totals[index] + signal
+            membrane = membrane + states[-1]
+        out = totals[-1] if self.readout == "count" else membrane / self.time_steps
+        if record is not None:
+            record.extend(total.detach() / self.time_steps for total in totals[:-1])
+            record.append(out.detach())
+        return out
+
+
+def _step(neuron: nn.Module, current: torch.Tensor, state: Any):
+    """One step of a Leaky or HomeostaticLeaky with explicit state (membrane or LifIPState)."""
+    if isinstance(neuron, HomeostaticLeaky):
+        return neuron(current, state)
+    if state is None:
+        state = torch.zeros_like(current)
+    return neuron(current, state)
+
+
+def _spiking_neuron(norm: str, width: int, time_steps: int) -> nn.Module:
+    if norm in ("ip", "homeostatic"):
+        return HomeostaticLeaky(width, net_params(time_steps))
+    if norm.startswith("fitted:"):
+        return HomeostaticLeaky.from_rule(load_rule(norm[7:]), width)
+    return snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
+
+
+def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
+                 n_classes: int, time_steps: int, readout: str) -> SpikingNet:
+    if norm not in ("none", "bn", "ip", "homeostatic") and not norm.startswith("fitted:"):
+        raise UserError(f"unknown norm {norm!r} for spiking nets; choose one of {', '.join(SPIKING_NORMS)}")
+    if kind == "mlp":
+        sizes = [math.prod(in_shape)] + [width] * (depth - 1)
+        synapses = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        synapses.append(nn.Linear(width, n_classes))
+        bntt, in_shape = snn.BatchNormTT1d, (sizes[0],)
+    else:
+        sizes = [in_shape[0]] + [width] * (depth - 1)
+        synapses = [nn.Sequential(nn.Conv2d(c, width, 3, padding=1), *([nn.MaxPool2d(2)] if i < 2 else []))
+                    for i, c in enumerate(sizes[:-1])]
+        synapses.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n_classes)))
+        bntt = snn.BatchNormTT2d
+    norms = [bntt(width, time_steps) if norm == "bn" else None for _ in synapses[:-1]] + [None]
+    neurons = [_spiking_neuron(norm, width, time_steps) for _ in synapses[:-1]]
+    neurons.append(snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero"))
+    return SpikingNet(synapses, norms, neurons, time_steps, readout, in_shape)
+
+
+def initialise(net: nn.Module, init: str) -> None:
+    """Re-initialise every Linear / Conv weight (``default`` keeps PyTorch's); biases to zero."""
+    if init not in INITS:
+        raise UserError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    if init == "default":
+        return
+    fill = {"kaiming": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+            "xavier": nn.init.xavier_normal_, "orthogonal": nn.init.orthogonal_}[init]
+    for module in net.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)) and "weight" in module._parameters:
+            fill(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def make_net(
+    kind: str = "mlp", neuron: str = "rate", depth: int = 3, width: int = 128,
+    norm: str = "none", init: str = "default", *, in_shape: tuple[int, ...] = (1, 28, 28),
+    n_classes: int = 10, activation: str = "tanh", time_steps: int = 10,
+    readout: str = "count", ip_eta: float | None = None,
+) -> nn.Module:
+    """A network as described in the module docstring (``depth`` weight layers, >= 2)."""
+    if kind not in KINDS:
+        raise UserError(f"unknown net kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if neuron not in NEURONS:
+        raise UserError(f"unknown neuron {neuron!r}; choose one of {', '.join(NEURONS)}")
+    if depth < 2 or width < 1:
+        raise UserError(f"depth must be >= 2 and width >= 1, got depth={depth}, width={width}")
+    if kind == "cnn" and len(in_shape) != 3:
+        raise UserError(f"a CNN needs image input (C, H, W), got shape {in_shape}")
+    if neuron == "rate":
+        net = _rate_net(kind, depth, width, norm, in_shape, n_classes, activation, ip_eta)
+    else:
+        net = _spiking_net(kind, depth, width, norm, in_shape, n_classes, time_steps, readout)
+    initialise(net, init)
+    return net

@@ -1,0 +1,153 @@
+"""``homeobridge report``: one self-contained HTML page of a results store.
+
+Every number on the page is read from a run file of the store (nothing is recomputed), and
+every section names the runs it came from; a closing provenance table lists each run with its
+seed, versions, finish time and wall seconds. Plots are embedded as base64 PNG, so the page can
+be mailed on its own. The page also carries the numbers it shows as JSON
+(``<script type="application/json" id="homeobridge-data">``) for scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from bridge.store import Run, Store, open_run, package_versions
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3} img{max-width:100%} code{background:#f6f6f6;padding:1px 4px}
+.muted{color:#777;font-size:0.85em}
+"""
+
+
+def markdown_to_html(table: str) -> str:
+    """A markdown table (as homeobridge writes them) as an HTML table, cell text unchanged."""
+    lines = [line.strip() for line in table.strip().splitlines() if line.strip()]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    header, body = rows[0], [r for r in rows[2:]]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _runs(store: Store, kind: str) -> list[Run]:
+    return [open_run(info.path) for info in store.list_runs(kind)]
+
+
+def compare_section(run: Run) -> tuple[str, dict]:
+    """A comparison's table, plots and provenance; the numbers it shows."""
+    rows = json.loads(run.h5.attrs["summary"])
+    parts = [
+        f"<h3>Comparison <code>{run.run_id}</code> on {html.escape(run.config['dataset'])}</h3>",
+        f"<p class=muted>{len(json.loads(run.h5.attrs['train_runs']))} training runs; "
+        f"config <code>{html.escape(json.dumps(run.config))}</code></p>",
+        markdown_to_html(str(run.h5.attrs["table"])),
+    ]
+    for name in sorted(run.h5.get("plots", {})):
+        parts.append(f"<h4>{name.replace('_', ' ')}</h4>" + _img(run.array(f"plots/{name}").tobytes(), name))
+    rows_html = "".join(
+        f"<tr><td>{html.escape(r['neuron'])}</td><td>{html.escape(r['norm'])}</td>"
+        f"<td>{r['batch_size']}</td><td>{', '.join(r.get('run_ids', [])) or r.get('infeasible')}</td></tr>"
+        for r in rows
+    )
+    parts.append(
+        "<details><summary>training runs behind each row</summary><table><tr><th>neuron</th>"
+        f"<th>norm</th><th>batch</th><th>run ids (best lr, all seeds)</th></tr>{rows_html}</table></details>"
+    )
+    return "\n".join(parts), {"run_id": run.run_id, "rows": rows}
+
+
+def rules_section(store: Store) -> tuple[str, list[dict]]:
+    """The fitted rules with their equilibrium map and BatchNorm correspondence."""
+    from bridge.rules import list_rules, rule_table
+
+    rules = list_rules(store)
+    if not rules:
+        return "<p>No fitted rules in this store.</p>", []
+    return markdown_to_html(rule_table(rules)), [rule.to_dict() for rule in rules]
+
+
+def sims_section(store: Store) -> tuple[str, list[dict]]:
+    """The simulations behind the rules: one line each, and the sweep plots."""
+    from bridge.plots import sweep_plot
+
+    parts, numbers = [], []
+    for run in _runs(store, "sims"):
+        with run:
+            parts.append(
+                f"<h4>{html.escape(run.name)} <code>{run.run_id}</code></h4>"
+                f"<p class=muted>config <code>{html.escape(json.dumps(run.config))}</code></p>"
+            )
+            if run.name == "homeostasis-sweep":
+                parts.append(_img(sweep_plot(run), f"sweep {run.run_id}"))
+            numbers.append({"run_id": run.run_id, "name": run.name, "config": run.config})
+    return "\n".join(parts) or "<p>No simulations in this store.</p>", numbers
+
+
+def provenance_table(store: Store) -> str:
+    from bridge.cli import markdown_table
+
+    rows = [[
+        r.kind, r.name, r.run_id, r.seed, r.finished, f"{r.wall_seconds:.1f}",
+    ] for r in store.list_runs()]
+    return markdown_to_html(markdown_table(["kind", "name", "run id", "seed", "finished", "wall s"], rows))
+
+
+def build_report(store: Store) -> str:
+    """The whole HTML page for ``store``."""
+    compares, compare_numbers = [], []
+    for run in reversed(_runs(store, "compare")):
+        with run:
+            section, numbers = compare_section(run)
+        compares.append(section)
+        compare_numbers.append(numbers)
+    rules_html, rules_numbers = rules_section(store)
+    sims_html, sims_numbers = sims_section(store)
+    versions = package_versions()
+    data = {"compare": compare_numbers, "rules": rules_numbers, "sims": sims_numbers}
+    embedded = json.dumps(data, default=str).replace("</", "<\\/")
+    generated = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>homeobridge report</title><style>{STYLE}</style></head>
+<body>
+<h1>homeobridge report</h1>
+<p class=muted>Generated {generated} from <code>{html.escape(str(store.root.resolve()))}</code>
+by homeobridge {versions['homeobridge']} (git {versions['git'][:10] or 'n/a'}), brian2 {versions['brian2']},
+torch {versions['torch']}, snntorch {versions['snntorch']}.</p>
+<h2>Does biological homeostasis give BatchNorm's learning gains?</h2>
+{''.join(compares) or '<p>No comparisons in this store: run <code>homeobridge compare</code>.</p>'}
+<h2>Fitted rules and their BatchNorm correspondence</h2>
+{rules_html}
+<h2>Simulations</h2>
+{sims_html}
+<h2>Provenance: every run in the store</h2>
+{provenance_table(store)}
+<script type="application/json" id="homeobridge-data">{embedded}</script>
+</body></html>
+"""
+
+
+def write_report(store: Store, output: Path | None = None) -> Path:
+    """Write the report atomically (default ``<results>/report.html``) and return its path."""
+    output = Path(output) if output else store.root / "report.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    page = build_report(store)
+    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=output.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    os.replace(tmp, output)
+    return output

@@ -1,0 +1,58 @@
+"""Oja's rule: a linear rate neuron whose input weights converge to the first principal component.
+
+    y = sum_i w_i x_i
+    dw_i/dt = eta * (y x_i - y^2 w_i)
+
+The Brian2 model computes ``y`` as a ``(summed)`` variable of the input synapses and
+integrates ``w`` per synapse (clock-driven, forward Euler). For several output units the
+torch form :func:`oja_delta` is the subspace rule dW = y^T x - y^T y W (batch-averaged), which
+reduces to the rule above for one output unit.
+
+Sources: E. Oja, "A simplified neuron model as a principal component analyzer", J. Math. Biol.
+15:267-273, 1982; subspace form E. Oja, Int. J. Neural Systems 1(1):61-68, 1989; used
+alongside backprop by N. Shervani-Tabar, M. Mirhoseini & R. Rosenbaum, 2024.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from models.params import brian2_values, param
+
+
+@dataclass(frozen=True)
+class OjaParams:
+    eta: float = param(1.0, "Hz", "learning rate (per second; eta * dt per step)")
+
+
+def oja_delta(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The subspace Oja update (y^T x - y^T y W) / batch for x (batch, in), y (batch, out), W (out, in)."""
+    batch = x.shape[0]
+    return (y.T @ x - (y.T @ y) @ weight) / batch
+
+
+INPUT_EQUATIONS = "x = x_in(t, i) : 1"
+OUTPUT_EQUATIONS = "y : 1"
+SYNAPSE_MODEL = """
+dw/dt = eta * (y_post * x_pre - y_post**2 * w) : 1 (clock-driven)
+y_post = w * x_pre : 1 (summed)
+"""
+
+
+def build(n_in: int, params: OjaParams, x_in, weights, dt=None):
+    """(inputs, output, synapses): ``n_in`` inputs reading the TimedArray ``x_in(t, i)``, one output.
+
+    ``weights`` (n_in,) are the initial w; integration by forward Euler.
+    """
+    from brian2 import NeuronGroup, Synapses
+
+    values = brian2_values(params)
+    inputs = NeuronGroup(n_in, INPUT_EQUATIONS, namespace={"x_in": x_in}, dt=dt, name="oja_in")
+    output = NeuronGroup(1, OUTPUT_EQUATIONS, dt=dt, name="oja_out")
+    synapses = Synapses(inputs, output, SYNAPSE_MODEL, method="euler", namespace={**values, "x_in": x_in},
+                        dt=dt, name="oja_syn")
+    synapses.connect()
+    synapses.w = weights
+    return inputs, output, synapses

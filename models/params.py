@@ -1,0 +1,48 @@
+"""Model parameters: dataclasses whose fields carry their Brian2 unit in ``metadata["unit"]``.
+
+Values are plain floats in SI base units of that unit (``second``, ``volt``, ``hertz``) or in
+the named unit itself (``mV``); :func:`brian2_values` multiplies each by its unit, so the same
+dataclass feeds the Brian2 builder and the torch step (which works on the plain floats).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+
+def param(default: float, unit: str = "1", doc: str = "") -> Any:
+    """A dataclass field with its Brian2 unit (``"1"``: dimensionless) and a one-line description."""
+    return dataclasses.field(default=default, metadata={"unit": unit, "doc": doc})
+
+
+def unit_of(params: Any, name: str) -> str:
+    return next(f.metadata.get("unit", "1") for f in dataclasses.fields(params) if f.name == name)
+
+
+def brian2_values(params: Any) -> dict[str, Any]:
+    """``{name: value * unit}`` for every field: a Brian2 namespace or per-neuron values."""
+    import brian2
+
+    out = {}
+    for f in dataclasses.fields(params):
+        unit = f.metadata.get("unit", "1")
+        value = getattr(params, f.name)
+        out[f.name] = value if unit == "1" else value * eval(unit, vars(brian2))
+    return out
+
+
+def describe(params: Any) -> dict[str, dict]:
+    """``{name: {"value", "unit", "doc"}}`` for listings (``homeobridge models``)."""
+    return {
+        f.name: {"value": getattr(params, f.name), "unit": f.metadata.get("unit", "1"),
+                 "doc": f.metadata.get("doc", "")}
+        for f in dataclasses.fields(params)
+    }
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """Spike when ``x > 0`` (Brian2's ``v > theta``); no gradient. Pass snntorch's surrogate to train."""
+    return (x > 0).to(x.dtype)

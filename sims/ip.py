@@ -1,0 +1,274 @@
+"""The intrinsic-plasticity experiments: ``homeostasis-sweep`` and ``fi-curve``.
+
+One engine (:func:`simulate_ip`) for every IP model (rate-ip-*, lif-ip): all conditions live
+in ONE NeuronGroup, each neuron with its own ``(constant)`` input mean ``mu`` and standard
+deviation ``sigma`` of an Ornstein-Uhlenbeck input::
+
+    dx/dt = (mu - x) / tau_in + sigma * sqrt((2 - dt/tau_in) / tau_in) * xi
+
+(the noise amplitude carries the forward-Euler correction, so the simulated input's
+stationary standard deviation is exactly sigma). Phases, in one Network:
+
+1. f-I before: a second group (one neuron per condition and test input, constant input)
+   whose gain and bias are ``linked`` to the adapting group and never plastic, run alone;
+2. adaptation for ``duration`` seconds, gain and bias sampled every ``record_dt``;
+3. the last ``measure`` seconds of it: outputs recorded; ``final/*`` values are the means of
+   the samples in this window (this averages out the rule's step-to-step jitter);
+4. f-I after: plasticity frozen (learning rates set to 0), the f-I group run alone again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bridge.errors import UserError
+from models import ModelSpec, get, lif_ip, rate_ip
+from models.params import describe
+
+IP_MODELS = ("rate-ip-triesch", "rate-ip-infomax", "rate-ip-gaussian", "lif-ip")
+RATE_BIN = 0.1  # seconds: spiking output variance is the variance of the rate in these bins
+
+
+def ou_input(var: str) -> str:
+    return (f"d{var}/dt = (mu - {var}) / tau_in + sigma * sqrt((2 - dt / tau_in) / tau_in) * xi : 1\n"
+            "mu : 1 (constant)\nsigma : 1 (constant)\n")
+
+
+@dataclass
+class IPRunConfig:
+    """Settings shared by the IP experiments (times in seconds)."""
+
+    model: str = "rate-ip-triesch"
+    duration: float = 150.0
+    measure: float = 30.0
+    dt: float = 0.001
+    tau_in: float = 0.002
+    record_dt: float = 0.1
+    fi_min: float = -4.0
+    fi_max: float = 4.0
+    fi_points: int = 17
+    fi_duration: float = 2.0
+    model_params: str = ""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.model not in IP_MODELS:
+            raise UserError(f"model {self.model!r} has no intrinsic plasticity; IP models: "
+                            f"{', '.join(IP_MODELS)}")
+        if not 0 < self.measure <= self.duration:
+            raise UserError("need 0 < measure <= duration")
+        if self.dt <= 0 or self.record_dt < self.dt or self.fi_points < 2:
+            raise UserError("need dt > 0, record_dt >= dt and fi_points >= 2")
+
+
+@dataclass
+class HomeostasisSweepConfig(IPRunConfig):
+    mu: list[float] = field(default_factory=lambda: [-1.0, -0.5, 0.0, 0.5, 1.0])
+    sigma: list[float] = field(default_factory=lambda: [0.5, 0.75, 1.0, 1.5, 2.0])
+    neurons_per_cell: int = 4
+
+
+@dataclass
+class FiCurveConfig(IPRunConfig):
+    mu: float = 0.0
+    sigma: float = 1.0
+    neurons: int = 1
+
+
+class IPNeuron:
+    """How the engine drives one IP model: its variables, builders and how to freeze it."""
+
+    def __init__(self, spec: ModelSpec, params: Any, dt: float):
+        self.spec, self.params, self.dt = spec, params, dt
+        self.spiking = spec.transfer == "lif"
+        self.input_var = "I" if self.spiking else "x"
+        self.gain_var, self.bias_var = ("gain", "theta") if self.spiking else ("a", "b")
+
+    def build(self, n: int, name: str):
+        from brian2 import second
+
+        equation = ou_input(self.input_var)
+        if self.spiking:
+            return lif_ip.build(n, self.params, equation, dt=self.dt * second, name=name)
+        return rate_ip.build(self.spec.rule, n, self.params, equation, self.dt * second, name)
+
+    def build_frozen(self, n: int, name: str):
+        from brian2 import NeuronGroup, second
+
+        if self.spiking:
+            return lif_ip.build_frozen(n, self.params, dt=self.dt * second, name=name)
+        return NeuronGroup(n, rate_ip.frozen_equations(self.spec.rule), dt=self.dt * second,
+                           name=name)
+
+    def freeze(self, group) -> None:
+        for eta in ("eta_theta", "eta_gain") if self.spiking else ("eta",):
+            setattr(group, eta, 0)
+
+    def targets(self) -> dict[str, float]:
+        keys = ("r_target", "var_target") if self.spiking else tuple(self.spec.rule.targets)
+        return {key: getattr(self.params, key) for key in keys}
+
+
+def make_neuron(cfg: IPRunConfig) -> IPNeuron:
+    cfg.validate()
+    spec = get(cfg.model)
+    try:
+        overrides = json.loads(cfg.model_params) if cfg.model_params.strip() else {}
+    except json.JSONDecodeError:
+        raise UserError(f"model_params must be a JSON object, got {cfg.model_params!r}") from None
+    if not isinstance(overrides, dict):
+        raise UserError(f"model_params must be a JSON object, got {cfg.model_params!r}")
+    return IPNeuron(spec, spec.params_from(overrides), cfg.dt)
+
+
+def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunConfig,
+                finish: Callable[[], None], report: Callable | None = None) -> dict[str, Any]:
+    """Run the four phases for conditions ``(mu[i], sigma[i])``; returns the arrays to store.
+
+    ``finish`` runs after the last ``run`` call (cpp_standalone builds there).
+    """
+    from brian2 import Network, SpikeMonitor, StateMonitor, linked_var, second
+
+    n = len(mu)
+    fi_input = np.linspace(cfg.fi_min, cfg.fi_max, cfg.fi_points)
+    m = len(fi_input)
+    group = neuron.build(n, "adapt")
+    group.namespace["tau_in"] = cfg.tau_in * second
+    group.mu, group.sigma = mu, sigma
+    setattr(group, neuron.input_var, mu)
+    fi = neuron.build_frozen(n * m, "fi")
+    for var in (neuron.gain_var, neuron.bias_var):
+        setattr(fi, var, linked_var(group, var, index=np.repeat(np.arange(n), m)))
+    setattr(fi, neuron.input_var, np.tile(fi_input, n))
+    traces = StateMonitor(group, [neuron.gain_var, neuron.bias_var], record=True,
+                          dt=cfg.record_dt * second)
+    if neuron.spiking:
+        out_mon, fi_mon = SpikeMonitor(group), SpikeMonitor(fi)
+    else:
+        out_mon = StateMonitor(group, "y", record=True)
+        fi_mon = StateMonitor(fi, "y", record=True, dt=max(cfg.dt, cfg.fi_duration / 10) * second)
+    net = Network(group, fi, traces, out_mon, fi_mon)
+    run = phase_runner(net, report, 2 * cfg.fi_duration + cfg.duration)
+
+    run(cfg.fi_duration, active=(fi, fi_mon))
+    run(cfg.duration - cfg.measure, active=(group, traces))
+    run(cfg.measure, active=(group, traces, out_mon))
+    neuron.freeze(group)
+    run(cfg.fi_duration, active=(fi, fi_mon))
+    finish()
+
+    t = np.asarray(traces.t / second)
+    window = t >= cfg.duration - cfg.measure + cfg.fi_duration - 1e-9
+    gain = np.asarray(getattr(traces, neuron.gain_var)).T
+    bias = np.asarray(getattr(traces, neuron.bias_var)).T
+    out_mean, out_var = _output_stats(neuron, out_mon, n, cfg)
+    before, after = _fi_response(neuron, fi_mon, n, m, cfg)
+    arrays = {
+        "traces/t": t, "traces/gain": gain, "traces/bias": bias,
+        "final/gain": gain[window].mean(0), "final/bias": bias[window].mean(0),
+        "final/output_mean": out_mean, "final/output_var": out_var,
+        "fi/input": fi_input, "fi/response": after, "fi/before": before,
+    }
+    if neuron.spiking:
+        arrays["final/threshold"] = arrays["final/bias"]
+    return arrays
+
+
+def phase_runner(net, report: Callable[[float], None] | None, total: float) -> Callable:
+    """``run(seconds, active)``: run ``net`` with only the objects in ``active`` switched on.
+
+    ``report(fraction)`` (optional) receives the fraction of ``total`` seconds simulated so far.
+    """
+    from brian2 import second
+
+    done = [0.0]
+
+    def run(seconds: float, active: tuple) -> None:
+        for obj in net.objects:
+            obj.active = obj in active
+        start = done[0]
+
+        def callback(elapsed, completed, t_start, duration):
+            report((start + completed * float(duration / second)) / total)
+
+        net.run(seconds * second, report=callback if report else None, report_period=1 * second)
+        done[0] += seconds
+    return run
+
+
+def _output_stats(neuron: IPNeuron, mon, n: int, cfg: IPRunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each neuron's output in the measurement window.
+
+    Rate models: of y sampled every dt. Spiking: mean rate (Hz) and the variance of the rate
+    in ``RATE_BIN`` bins (Hz^2).
+    """
+    from brian2 import second
+
+    if not neuron.spiking:
+        y = np.asarray(mon.y)
+        return y.mean(1), y.var(1)
+    start = cfg.fi_duration + cfg.duration - cfg.measure
+    bins = start + RATE_BIN * np.arange(round(cfg.measure / RATE_BIN) + 1)
+    counts, _, _ = np.histogram2d(np.asarray(mon.i), np.asarray(mon.t / second),
+                                  bins=[np.arange(n + 1), bins])
+    rates = counts / RATE_BIN
+    return rates.mean(1), rates.var(1)
+
+
+def _fi_response(neuron: IPNeuron, mon, n: int, m: int, cfg: IPRunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(before, after), each (n, m): rate in Hz (spiking) or mean y (rate), per phase."""
+    from brian2 import second
+
+    split = cfg.fi_duration + cfg.duration
+    if neuron.spiking:
+        i, t = np.asarray(mon.i), np.asarray(mon.t / second)
+        counts = [np.bincount(i[sel], minlength=n * m) for sel in (t < split, t >= split)]
+        return tuple(c.reshape(n, m) / cfg.fi_duration for c in counts)
+    y, t = np.asarray(mon.y), np.asarray(mon.t / second)
+    return tuple(y[:, sel].mean(1).reshape(n, m) for sel in (t < split, t >= split))
+
+
+def model_attrs(neuron: IPNeuron) -> dict[str, str]:
+    """The ``model`` group's attributes (schema: docs/store-schema.md)."""
+    return {
+        "model": neuron.spec.name, "transfer": neuron.spec.transfer,
+        "equations": neuron.spec.equations.strip(),
+        "params": json.dumps({k: v["value"] for k, v in describe(neuron.params).items()}),
+        "targets": json.dumps(neuron.targets()),
+    }
+
+
+def sweep_conditions(cfg: HomeostasisSweepConfig) -> dict[str, np.ndarray]:
+    """conditions/mu, sigma, cell: the grid mu x sigma, ``neurons_per_cell`` neurons per cell."""
+    if len(cfg.mu) < 1 or len(cfg.sigma) < 1 or cfg.neurons_per_cell < 1:
+        raise UserError("a sweep needs at least one mu, one sigma and one neuron per cell")
+    mu, sigma = (grid.ravel() for grid in np.meshgrid(cfg.mu, cfg.sigma, indexing="ij"))
+    k = cfg.neurons_per_cell
+    return {"conditions/mu": np.repeat(mu, k), "conditions/sigma": np.repeat(sigma, k),
+            "conditions/cell": np.repeat(np.arange(len(mu)), k)}
+
+
+def homeostasis_sweep(cfg: HomeostasisSweepConfig, finish: Callable[[], None],
+                      report: Callable | None = None) -> tuple[dict, dict]:
+    """The mu x sigma grid of an IP model in one NeuronGroup; returns (arrays, model attrs)."""
+    neuron = make_neuron(cfg)
+    conditions = sweep_conditions(cfg)
+    arrays = simulate_ip(neuron, conditions["conditions/mu"], conditions["conditions/sigma"],
+                         cfg, finish, report)
+    return {**conditions, **arrays}, {"model": model_attrs(neuron)}
+
+
+def fi_curve(cfg: FiCurveConfig, finish: Callable[[], None],
+             report: Callable | None = None) -> tuple[dict, dict]:
+    """Steady-state response vs constant input before and after adapting to N(mu, sigma^2)."""
+    neuron = make_neuron(cfg)
+    if cfg.neurons < 1:
+        raise UserError("neurons must be >= 1")
+    mu, sigma = np.full(cfg.neurons, cfg.mu), np.full(cfg.neurons, cfg.sigma)
+    arrays = simulate_ip(neuron, mu, sigma, cfg, finish, report)
+    return {"conditions/mu": mu, "conditions/sigma": sigma, **arrays}, {"model": model_attrs(neuron)}

@@ -1,0 +1,143 @@
+"""Training end to end: every layer learns, deep nets need normalisation, runs are stored and reproducible."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from bridge.cli import main
+from bridge.data import fashion_mnist_dir
+from bridge.layers.spiking import net_params
+from bridge.rules import save_rule
+from bridge.store import Store, open_run
+from bridge.train import HISTORY_KEYS, TrainConfig, run_training, train
+from test_layers import make_rule
+
+needs_fashion = pytest.mark.skipif(
+    fashion_mnist_dir() is None,
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist or set HOMEOBRIDGE_DATA)",
+)
+CHANCE = 0.1
+# A 3-layer MLP, 1000 Fashion-MNIST images, 2 epochs of Adam: every layer must learn well above chance.
+SHORT = dict(dataset="fashion-mnist", n_train=800, n_test=400, depth=3, width=48, epochs=2,
+             batch_size=32, optimizer="adam", lr=0.004, device="cpu", probe_size=64)
+
+
+@pytest.fixture
+def rule_store(tmp_path, monkeypatch):
+    """A results store holding a fitted rate rule ``hand`` and a fitted spiking rule ``hand-lif``."""
+    monkeypatch.setenv("HOMEOBRIDGE_RESULTS", str(tmp_path))
+    store = Store(tmp_path)
+    save_rule(make_rule(), store)
+    lif_params = dataclasses.asdict(net_params(8))  # as fitted from a lif-ip run on the net's time scale
+    save_rule(dataclasses.replace(make_rule(model="lif-ip", transfer="lif", **lif_params), name="hand-lif"), store)
+    return store
+
+
+@needs_fashion
+@pytest.mark.parametrize("norm", [
+    "none", "bn", "ln", "wn", "ip-triesch", "ip-infomax", "ip-gaussian", "scaling", "oja", "dale",
+    "fitted:hand",
+])
+def test_every_rate_layer_trains_a_3_layer_mlp_well_above_chance(norm, rule_store):
+    history = run_training(TrainConfig(norm=norm, **SHORT), progress=False)
+    assert history["status"] == "ok"
+    assert history["test_accuracy"][-1] > CHANCE + 0.3, history["test_accuracy"]
+
+
+@needs_fashion
+@pytest.mark.parametrize("norm", ["none", "bn", "homeostatic", "fitted:hand-lif"])
+def test_every_spiking_layer_trains_a_3_layer_snn_well_above_chance(norm, rule_store):
+    config = TrainConfig(neuron="spiking", norm=norm, time_steps=8, **{**SHORT, "n_train": 600, "epochs": 1})
+    history = run_training(config, progress=False)
+    assert history["test_accuracy"][-1] > CHANCE + 0.25, history["test_accuracy"]
+
+
+@needs_fashion
+def test_deep_mlp_bn_and_ip_both_beat_no_normalisation():
+    """10 tanh layers, a fixed short budget of plain SGD, the same seed: normalisation is needed."""
+    deep = dict(SHORT, depth=10, n_train=2000, optimizer="sgd", lr=0.05, ip_eta=0.05)
+    accuracy = {norm: run_training(TrainConfig(norm=norm, **deep), progress=False)["test_accuracy"][-1]
+                for norm in ("none", "bn", "ip-infomax")}
+    assert accuracy["bn"] > accuracy["none"] + 0.2, accuracy
+    assert accuracy["ip-infomax"] > accuracy["none"] + 0.2, accuracy
+
+
+def _digits(**changes) -> TrainConfig:
+    base = dict(dataset="digits", n_train=600, n_test=300, depth=3, width=32, epochs=2,
+                batch_size=16, optimizer="adam", lr=0.01, device="cpu", probe_size=64)
+    return TrainConfig(**{**base, **changes})
+
+
+def test_a_fixed_seed_gives_identical_histories():
+    first = run_training(_digits(norm="ip-infomax", seed=3), progress=False)
+    second = run_training(_digits(norm="ip-infomax", seed=3), progress=False)
+    other = run_training(_digits(norm="ip-infomax", seed=4), progress=False)
+    for key in HISTORY_KEYS[:3] + HISTORY_KEYS[4:]:
+        assert first[key] == second[key], key
+    assert first["train_loss"] != other["train_loss"]
+
+
+@pytest.mark.parametrize("norm", ["fitted:hand", "ip-triesch", "none"])
+def test_online_learning_at_batch_size_one(norm, rule_store):
+    history = run_training(_digits(norm=norm, batch_size=1, epochs=1, optimizer="sgd", lr=0.02),
+                           progress=False)
+    assert history["test_accuracy"][-1] > 0.6, history["test_accuracy"]
+
+
+def test_batch_norm_refuses_batch_size_one():
+    with pytest.raises(ValueError, match="batch_size >= 2"):
+        _digits(norm="bn", batch_size=1)
+
+
+def test_divergence_stops_the_run_cleanly_and_keeps_the_history(tmp_path):
+    config = _digits(norm="none", optimizer="sgd", lr=1e6, epochs=5)
+    path = train(config, Store(tmp_path), progress=False)
+    with open_run(path, "train") as run:
+        assert run.h5.attrs["status"] == "diverged"
+        assert "non-finite" in run.h5.attrs["message"]
+        epochs = run.array("history/epoch")
+        assert 1 <= len(epochs) < 5
+        assert run.array("history/grad_norm").shape == (len(epochs), 3)
+
+
+def test_a_run_is_stored_with_its_schema_and_resumed(tmp_path):
+    store = Store(tmp_path)
+    config = _digits(norm="bn")
+    path = train(config, store, progress=False)
+    stamp = path.stat().st_mtime_ns
+    with open_run(path, "train") as run:
+        assert run.name == "rate-bn" and run.h5.attrs["status"] == "ok"
+        assert json.loads(run.h5.attrs["config"])["norm"] == "bn"
+        assert list(run.array("history/epoch")) == [1, 2]
+        for key in ("grad_norm", "act_mean", "act_std", "info_potential"):
+            assert run.array(f"history/{key}").shape == (2, 3), key
+        assert (run.array("history/grad_norm") > 0).all()
+        assert run.array("history/test_accuracy")[-1] > 0.8
+    assert train(config, store, progress=False) == path
+    assert path.stat().st_mtime_ns == stamp  # found complete: not trained again
+
+
+def test_cli_train_prints_json_and_rejects_bad_settings(tmp_path, capsys):
+    args = ["--results", str(tmp_path), "train", "--device", "cpu", "--json",
+            "--set", "dataset=digits", "--set", "n_train=300", "--set", "n_test=100",
+            "--set", "epochs=1", "--set", "norm=ip-gaussian", "--set", "width=16"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "ok" and summary["name"] == "rate-ip-gaussian"
+    assert summary["final_test_accuracy"] > CHANCE
+    assert main(["train", "--set", "norm=bogus", "--set", "dataset=digits"]) == 2
+    assert "unknown norm 'bogus'" in capsys.readouterr().err
+    assert main(["train", "--set", "lr=-1"]) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_learns_like_on_cpu():
+    cpu = run_training(_digits(norm="ip-infomax"), progress=False)
+    gpu = run_training(_digits(norm="ip-infomax", device="cuda"), progress=False)
+    assert gpu["device"].startswith("cuda")
+    assert abs(gpu["test_accuracy"][-1] - cpu["test_accuracy"][-1]) < 0.05
