@@ -10,8 +10,8 @@ from the parameter covariance (Student t), R^2 = 1 - SS_res / SS_tot stated with
    homeostasis sweep's final (gain, bias); the BatchNorm map (p = s = 1) gives (gamma, beta)
    and the BN-correspondence score;
 3. dynamics: x(t) = x_inf + (x_0 - x_inf) exp(-t / tau) per neuron for gain and bias;
-4. synaptic scaling: the population rate's relaxation to its target, and the spread of the
-   weights' scale factors.
+4. synaptic scaling: the population rate's damped response to a perturbation (rate 1/tau,
+   target r_inf), and the spread of the weights' scale factors.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class LeastSquares:
 
 
 def least_squares(
-    model: Callable, x: np.ndarray, y: np.ndarray, p0, what: str, maxfev: int = 20000
+    model: Callable, x: np.ndarray, y: np.ndarray, p0, what: str, maxfev: int = FULL_MAXFEV
 ) -> LeastSquares:
     """``curve_fit(model, x, y, p0)`` with t-based CI half-widths; FitError if it cannot fit."""
     dof = len(y) - len(p0)
@@ -109,7 +109,9 @@ def _check_sweep(mu: np.ndarray, sigma: np.ndarray, gain: np.ndarray) -> None:
         raise FitError("gain * mu does not vary across the sweep: s is not identifiable")
 
 
-def bn_map(mu: np.ndarray, sigma: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> tuple[float, float, float, float]:
+def bn_map(
+    mu: np.ndarray, sigma: np.ndarray, gain: np.ndarray, bias: np.ndarray
+) -> tuple[float, float, float, float]:
     """The best BatchNorm map (p = s = 1): gamma, beta, and its R^2 on log gain and on bias.
 
     gain = gamma / sigma and bias = beta - gain * mu; least squares in log gain and in bias
@@ -131,7 +133,9 @@ def bn_verdict(score: float) -> str:
     return "not BatchNorm-like"
 
 
-def fit_equilibrium(mu: np.ndarray, sigma: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> Equilibrium:
+def fit_equilibrium(
+    mu: np.ndarray, sigma: np.ndarray, gain: np.ndarray, bias: np.ndarray
+) -> Equilibrium:
     """gain = c sigma^(-p) (fitted as log gain) and bias = d - s gain mu over the sweep's conditions.
 
     The BN-correspondence score is the mean of the BatchNorm map's two R^2 (log gain, bias),
@@ -171,6 +175,11 @@ class Relaxation:
     r2: float
 
 
+def final_level(x: np.ndarray) -> np.ndarray:
+    """The last fifth of a trajectory (at least 2 samples): its mean is the final level."""
+    return x[-max(2, len(x) // 5):]
+
+
 def farthest_stretch(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """The trajectory from its point farthest from its final level (t from 0 there), and the noise.
 
@@ -179,14 +188,14 @@ def farthest_stretch(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     right after a perturbation.
     """
     t, x = np.asarray(t, dtype=float), np.asarray(x, dtype=float)
-    tail = x[-max(2, len(x) // 5):]
+    tail = final_level(x)
     start = int(np.argmax(np.abs(x - tail.mean())))
     return t[start:] - t[start], x[start:], float(tail.std())
 
 
 def relaxation_least_squares(t: np.ndarray, x: np.ndarray, what: str) -> LeastSquares:
     """Least squares of x(t) = x_inf + delta exp(-t/tau) (params x_inf, delta, log tau) from t = 0."""
-    level = x[-max(2, len(x) // 5):].mean()
+    level = final_level(x).mean()
     inside = np.abs(x - level) < abs(x[0] - level) / np.e
     tau0 = t[np.argmax(inside)] if inside.any() and t[np.argmax(inside)] > 0 else t[-1] / 3
     return least_squares(_relaxation, t, x, (level, x[0] - level, np.log(tau0)), what)
@@ -199,7 +208,7 @@ def fit_relaxation(t: np.ndarray, x: np.ndarray) -> Relaxation | None:
     shorter than one sampling interval or longer than twice the fitted stretch.
     """
     t, x, noise = farthest_stretch(t, x)
-    if len(x) < 4 or abs(x[0] - x[-max(2, len(x) // 5):].mean()) <= MIN_MOVE * noise:
+    if len(x) < 4 or abs(x[0] - final_level(x).mean()) <= MIN_MOVE * noise:
         return None
     try:
         fit = relaxation_least_squares(t, x, "relaxation")
@@ -228,7 +237,7 @@ def fit_time_constant(t: np.ndarray, traces: np.ndarray, what: str) -> TimeConst
     """:func:`fit_relaxation` on every column of ``traces`` (T, N); FitError if none resolves."""
     fits = [f for f in (fit_relaxation(t, traces[:, i]) for i in range(traces.shape[1])) if f]
     if not fits:
-        raise FitError(f"no {what} trajectory relaxed visibly within the trace: cannot fit its time constant")
+        raise FitError(f"no {what} trajectory relaxed visibly: cannot fit its time constant")
     taus = np.array([f.tau for f in fits])
     p16, median, p84 = np.percentile(taus, [16, 50, 84])
     return TimeConstant(float(median), float(p16), float(p84),
@@ -314,7 +323,8 @@ def fit_curve(
     except FitError:
         return CurveFit(np.nan, np.nan, np.nan, np.nan, np.nan)
     h = 1e-4 * max(1.0, float(np.ptp(x)))
-    slope = (model(operating_point + h, *fit.params) - model(operating_point - h, *fit.params)) / (2 * h)
+    ends = model(np.array([operating_point - h, operating_point + h]), *fit.params)
+    slope = (ends[1] - ends[0]) / (2 * h)
     amplitude = float(fit.params[2]) if amplitude_free else 1.0
     return CurveFit(float(fit.params[0]), float(fit.params[1]), amplitude, fit.r2, float(slope))
 
@@ -325,7 +335,9 @@ def _median_r2(fits: list[CurveFit]) -> float | None:
     return float(np.median(r2)) if r2 else None
 
 
-def fit_transfer(x: np.ndarray, response: np.ndarray, operating_points: np.ndarray, own: str) -> TransferFit:
+def fit_transfer(
+    x: np.ndarray, response: np.ndarray, operating_points: np.ndarray, own: str
+) -> TransferFit:
     """Every candidate f on every neuron's f-I curve ``response`` (N, M); keeps the best by median R^2.
 
     The amplitude A is free unless the model's own transfer ``own`` is a rate transfer
@@ -334,7 +346,8 @@ def fit_transfer(x: np.ndarray, response: np.ndarray, operating_points: np.ndarr
     amplitude_free = own not in RATE_TRANSFERS
     x = np.asarray(x, dtype=float)
     fits = {
-        name: [fit_curve(name, x, row, mu, amplitude_free) for row, mu in zip(response, operating_points)]
+        name: [fit_curve(name, x, row, mu, amplitude_free)
+               for row, mu in zip(response, operating_points)]
         for name in TRANSFERS
     }
     medians = {name: _median_r2(rows) for name, rows in fits.items()}
@@ -364,7 +377,8 @@ def weight_ratio_cv(initial: np.ndarray, final: np.ndarray) -> float:
 
 
 def _damped(t, r_inf, amp_cos, amp_sin, log_tau, omega):
-    return r_inf + np.exp(-t / np.exp(log_tau)) * (amp_cos * np.cos(omega * t) + amp_sin * np.sin(omega * t))
+    envelope = np.exp(-t / np.exp(log_tau))
+    return r_inf + envelope * (amp_cos * np.cos(omega * t) + amp_sin * np.sin(omega * t))
 
 
 def fit_scaling_rate(t: np.ndarray, rate: np.ndarray, start: float = 0.0) -> LeastSquares:
@@ -380,7 +394,7 @@ def fit_scaling_rate(t: np.ndarray, rate: np.ndarray, start: float = 0.0) -> Lea
     t, rate = np.asarray(t, dtype=float), np.asarray(rate, dtype=float)
     after = t >= start
     t_fit, mean = t[after] - start, rate[after].mean(axis=1)
-    level = mean[-max(2, len(mean) // 5):].mean()
+    level = final_level(mean).mean()
     fits = []
     for tau0, omega0 in itertools.product(t_fit[-1] * np.array([0.02, 0.1, 0.4]), (0.0, 0.5, 1.5, 4.0)):
         p0 = (level, mean[0] - level, 0.0, np.log(tau0), omega0)
@@ -391,7 +405,9 @@ def fit_scaling_rate(t: np.ndarray, rate: np.ndarray, start: float = 0.0) -> Lea
     return max(fits, key=lambda fit: fit.r2)
 
 
-def fit_scaling(t, rate, initial, final, configured_target: float, start: float = 0.0) -> tuple[Scaling, float]:
+def fit_scaling(
+    t, rate, initial, final, configured_target: float, start: float = 0.0
+) -> tuple[Scaling, float]:
     """The scaling rate (1/tau, 1/s) and target (r_inf, Hz) with 95% CIs; also returns tau (s)."""
     fit = fit_scaling_rate(t, rate, start)
     (target, _, _, log_tau, omega), (h_target, _, _, h_log_tau, _) = fit.params, fit.half_width
@@ -521,15 +537,18 @@ def fit_sweep(run: Run, name: str | None = None) -> Rule:
     t = _column(run, "traces/t")
     tau_gain = fit_time_constant(t, _column(run, "traces/gain")[:, keep], "gain")
     tau_bias = fit_time_constant(t, _column(run, "traces/bias")[:, keep], "bias")
-    transfer = fit_transfer(_column(run, "fi/input"), _column(run, "fi/response")[keep], mu, info.transfer)
+    response = _column(run, "fi/response")[keep]
+    transfer = fit_transfer(_column(run, "fi/input"), response, mu, info.transfer)
     equilibrium = fit_equilibrium(mu, sigma, _column(run, "final/gain")[keep], sweep_bias(run)[keep])
     quality = {
         "n_conditions": int(keep.sum()), "n_excluded": int((~keep).sum()),
         "r2_gain": equilibrium.r2_gain, "r2_bias": equilibrium.r2_bias,
-        "tau_gain_p16_p84": [tau_gain.p16, tau_gain.p84], "tau_bias_p16_p84": [tau_bias.p16, tau_bias.p84],
+        "tau_gain_p16_p84": [tau_gain.p16, tau_gain.p84],
+        "tau_bias_p16_p84": [tau_bias.p16, tau_bias.p84],
         "r2_tau_gain": tau_gain.r2, "r2_tau_bias": tau_bias.r2,
         "n_tau_gain": tau_gain.used, "n_tau_bias": tau_bias.used,
-        "transfer_best": transfer.function, "transfer_r2_median": transfer.candidates[transfer.function],
+        "transfer_best": transfer.function,
+        "transfer_r2_median": transfer.candidates[transfer.function],
     }
     return Rule(
         name=name or info.model, kind="intrinsic", model=info.model, transfer=info.transfer,
@@ -558,10 +577,11 @@ def fit_scaling_run(run: Run, name: str | None = None) -> Rule:
 
 
 def fit_run(run: str | Path, store: Store, name: str | None = None) -> Rule:
-    """The rule fitted to a run (path or run id): a sweep gives an intrinsic rule, a scaling run a scaling one."""
+    """The rule fitted to a run (path or run id): intrinsic from a sweep, scaling from a scaling run."""
     with open_run(resolve_run(run, store), "sims") as opened:
         if "conditions/sigma" in opened.h5:
             return fit_sweep(opened, name)
         if "final/weights" in opened.h5:
             return fit_scaling_run(opened, name)
-        raise FitError(f"{opened.path}: neither a homeostasis sweep (conditions/sigma) nor a scaling run (final/weights)")
+        raise FitError(f"{opened.path}: neither a homeostasis sweep (conditions/sigma) "
+                       "nor a scaling run (final/weights)")

@@ -23,8 +23,10 @@ layer's spike count (``"count"``) or its mean membrane potential (``"membrane"``
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import snntorch as snn
 import torch
@@ -34,7 +36,13 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from bridge.errors import UserError
 from bridge.layers import (
-    DaleLinear, FittedHomeostasis, HomeostaticLeaky, IntrinsicPlasticity, OjaLinear, SynapticScaling,
+    DaleLinear,
+    FittedHomeostasis,
+    HomeostaticLeaky,
+    IntrinsicPlasticity,
+    IntrinsicPlasticity2d,
+    OjaLinear,
+    SynapticScaling,
 )
 from bridge.layers.spiking import net_params
 
@@ -86,7 +94,8 @@ def _rate_block(norm: str, make_weight: Callable[[], nn.Module], width: int, con
                 activation: str, ip_eta: float | None) -> list[nn.Module]:
     """[weight layer, normalisation, activation] for one hidden block of a rate net."""
     if norm.startswith("ip-"):
-        return [make_weight(), IntrinsicPlasticity(width, norm[3:], eta=ip_eta)]
+        ip = IntrinsicPlasticity2d if conv else IntrinsicPlasticity
+        return [make_weight(), ip(width, norm[3:], eta=ip_eta)]
     if norm.startswith("fitted:"):
         return [make_weight(), FittedHomeostasis.from_rule(load_rule(norm[7:]), width)]
     if norm in ("oja", "dale") and conv:
@@ -185,7 +194,7 @@ def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[i
         raise UserError(f"unknown norm {norm!r} for spiking nets; choose one of {', '.join(SPIKING_NORMS)}")
     if kind == "mlp":
         sizes = [math.prod(in_shape)] + [width] * (depth - 1)
-        synapses = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        synapses = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
         synapses.append(nn.Linear(width, n_classes))
         bntt, in_shape = snn.BatchNormTT1d, (sizes[0],)
     else:

@@ -13,11 +13,9 @@ import base64
 import datetime as dt
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from bridge.store import Run, Store, open_run, package_versions
+from bridge.store import Run, Store, atomic_output, open_run, package_versions
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -144,10 +142,7 @@ torch {versions['torch']}, snntorch {versions['snntorch']}.</p>
 def write_report(store: Store, output: Path | None = None) -> Path:
     """Write the report atomically (default ``<results>/report.html``) and return its path."""
     output = Path(output) if output else store.root / "report.html"
-    output.parent.mkdir(parents=True, exist_ok=True)
     page = build_report(store)
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=output.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(page)
-    os.replace(tmp, output)
+    with atomic_output(output) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return output

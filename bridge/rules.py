@@ -1,4 +1,4 @@
-"""Fitted homeostasis rules: small NIR-style dataclasses, stored as HDF5 at ``<results>/rules/<name>.h5``.
+"""Fitted homeostasis rules: NIR-style dataclasses, stored as HDF5 at ``<results>/rules/<name>.h5``.
 
 A :class:`Rule` is what ``homeobridge fit`` extracts from a simulation run (see
 ``docs/fitting.md``): the equilibrium map
@@ -24,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from bridge.store import Store, StoreError, canonical_json, open_run
+from bridge.store import Store, StoreError, atomic_output, canonical_json, open_run
 
 RULE_TYPE = "homeobridge.rule"
 RULE_SCHEMA_VERSION = 1
@@ -339,20 +337,21 @@ def _plain(value: Any) -> Any:
 
 # ---- the store -----------------------------------------------------------------------------
 
-def rules_dir(store: Store) -> Path:
-    return store.root / RULES_KIND
+def rules_dir(store: Store | None = None) -> Path:
+    """``<results>/rules`` of ``store`` (default: ``Store()``, i.e. $HOMEOBRIDGE_RESULTS or ./results)."""
+    return (store or Store()).root / RULES_KIND
 
 
-def save_rule(rule: Rule, store: Store) -> Path:
+def save_rule(rule: Rule, store: Store | None = None) -> Path:
     """Write ``rule`` atomically to ``<results>/rules/<name>.h5`` (replacing it) as a store run."""
     path = rules_dir(store) / f"{rule.name}.h5"
     config = {"rule": rule.name, "model": rule.model, "source_runs": rule.source_runs}
-    with store.write(RULES_KIND, rule.name, config, seed=0, path=path) as h5:
+    with (store or Store()).write(RULES_KIND, rule.name, config, seed=0, path=path) as h5:
         _write_group(h5.create_group("rule"), rule)
     return path
 
 
-def rule_path(name_or_path: str | Path, store: Store) -> Path:
+def rule_path(name_or_path: str | Path, store: Store | None = None) -> Path:
     """A rule file: ``name_or_path`` itself when it is a file or ends in .h5, else the store's."""
     given = Path(name_or_path)
     if given.suffix == ".h5" or given.exists():
@@ -364,7 +363,7 @@ def rule_path(name_or_path: str | Path, store: Store) -> Path:
     return path
 
 
-def load_rule(name_or_path: str | Path, store: Store) -> Rule:
+def load_rule(name_or_path: str | Path, store: Store | None = None) -> Rule:
     """The rule stored under a name (in ``store``) or at a path; RuleError/StoreError when malformed."""
     path = rule_path(name_or_path, store)
     with open_run(path, RULES_KIND) as run:
@@ -377,12 +376,12 @@ def load_rule(name_or_path: str | Path, store: Store) -> Rule:
             raise RuleError(f"{path}: {err}") from None
 
 
-def _rule_files(store: Store) -> list[Path]:
+def _rule_files(store: Store | None) -> list[Path]:
     directory = rules_dir(store)
     return sorted(directory.glob("[!.]*.h5"), key=lambda path: path.stem) if directory.is_dir() else []
 
 
-def list_rules(store: Store) -> list[Rule]:
+def list_rules(store: Store | None = None) -> list[Rule]:
     """Every rule in the store, by name; a malformed rule file is a RuleError naming it."""
     return [load_rule(path, store) for path in _rule_files(store)]
 
@@ -446,14 +445,9 @@ def export_torch(rule: Rule, output: str | Path, units: int, mode: str = "equili
     from bridge.layers import FittedHomeostasis
 
     if rule.equilibrium is None:
-        raise RuleError(f"rule {rule.name!r} is a {rule.kind} rule: only intrinsic rules export to torch")
+        raise RuleError(f"rule {rule.name!r} is a {rule.kind} rule: only intrinsic rules export")
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    try:
+    with atomic_output(output) as tmp:
         FittedHomeostasis.from_rule(rule, units, mode).save(tmp, rule)
-        os.replace(tmp, output)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return ["from bridge.layers import FittedHomeostasis", f"layer = FittedHomeostasis.load({str(output)!r})"]
+    return ["from bridge.layers import FittedHomeostasis",
+            f"layer = FittedHomeostasis.load({str(output)!r})"]

@@ -229,6 +229,29 @@ def _short(err: BaseException) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
+@contextlib.contextmanager
+def atomic_output(final: Path) -> Iterator[Path]:
+    """A temporary path beside ``final`` that is renamed onto it when the block succeeds.
+
+    On an exception (or a killed process) the temporary file is removed or left as a dot-file
+    that nothing reads: ``final`` is never seen half-written. The file gets the usual
+    ``0o666 & ~umask`` permissions, so other users and tools can read it.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class Store:
     """A results directory. ``Store()`` uses :func:`default_root`."""
 
@@ -260,26 +283,18 @@ class Store:
         finished without an exception; otherwise the temporary file is removed and nothing is left.
         """
         final = Path(path) if path is not None else self.path_for(kind, name, config)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp", dir=final.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
         started, t0 = _now(), time.perf_counter()
-        try:
-            with h5py.File(tmp, "w") as h5:
-                h5.attrs.update({
-                    "type": RUN_TYPE, "schema_version": SCHEMA_VERSION, "kind": kind,
-                    "name": name, "run_id": run_id(kind, name, config), "config": canonical_json(config),
-                    "seed": int(seed), "versions": json.dumps(package_versions()),
-                    "started": started, "complete": False,
-                })
-                yield h5
-                h5.attrs["finished"] = _now()
-                h5.attrs["wall_seconds"] = time.perf_counter() - t0
-                h5.attrs["complete"] = True
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_output(final) as tmp, h5py.File(tmp, "w") as h5:
+            h5.attrs.update({
+                "type": RUN_TYPE, "schema_version": SCHEMA_VERSION, "kind": kind,
+                "name": name, "run_id": run_id(kind, name, config), "config": canonical_json(config),
+                "seed": int(seed), "versions": json.dumps(package_versions()),
+                "started": started, "complete": False,
+            })
+            yield h5
+            h5.attrs["finished"] = _now()
+            h5.attrs["wall_seconds"] = time.perf_counter() - t0
+            h5.attrs["complete"] = True
 
     def list_runs(self, kind: str | None = None) -> list[RunInfo]:
         """Every complete run (optionally of one kind), sorted by kind, name and finish time.

@@ -258,7 +258,7 @@ def summarise(path: Path) -> dict:
         return {
             "path": str(path), "name": run.name, "run_id": run.run_id,
             "status": str(run.h5.attrs.get("status", "ok")), "message": str(run.h5.attrs.get("message", "")),
-            "epochs": int(len(history["train_loss"])),
+            "epochs": len(history["train_loss"]),
             "final_train_loss": float(history["train_loss"][-1]),
             "final_test_accuracy": float(history["test_accuracy"][-1]),
             "train_seconds": float(history["wall_seconds"].sum()),

@@ -26,9 +26,10 @@ The threshold integrates the rate error, so the mean rate converges to ``r_targe
 regulates the *spread* of the response: it shrinks when the rate fluctuates more than
 ``var_target`` and grows when it fluctuates less, so at equilibrium gain * sigma_input is
 constant and the f-I slope falls as the input's standard deviation rises (BatchNorm's 1/sigma).
-The pair matches the first two moments of the output to a target distribution, the spiking
-analogue of Triesch 2005's rule (an exponential target fixes mean and variance together);
-regulating the rate variance by an intrinsic conductance follows Stemmler & Koch 1999.
+The pair matches the first two moments of the rate to targets: a moment-matching
+simplification in the spirit of Triesch 2005 (whose exponential target fixes mean and variance
+together), not a rule taken verbatim from one paper; adapting an intrinsic conductance to
+shape the rate distribution follows Stemmler & Koch 1999.
 
 Sources: J. Triesch, ICANN 2005, LNCS 3696:65-70; M. Stemmler & C. Koch, "How voltage-dependent
 conductances can adapt to maximize the information encoded by neuronal firing rate", Nature

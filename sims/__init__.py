@@ -91,8 +91,3 @@ def run(name: str, overrides: list[str] | None = None, backend: str = "numpy",
             node = h5 if group == "/" else h5.require_group(group)
             node.attrs.update(values)
     return store.path_for(KIND, name, config)
-
-
-def listing() -> list[dict]:
-    return [{"name": s.name, "summary": s.summary, "config": to_dict(s.config())}
-            for s in SIMS.values()]

@@ -162,8 +162,8 @@ def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunC
     run(cfg.fi_duration, active=(fi, fi_mon))
     finish()
 
-    t = np.asarray(traces.t / second)
-    window = t >= cfg.duration - cfg.measure + cfg.fi_duration - 1e-9
+    t = np.asarray(traces.t / second) - cfg.fi_duration  # time since adaptation began
+    window = t >= cfg.duration - cfg.measure - 1e-9
     gain = np.asarray(getattr(traces, neuron.gain_var)).T
     bias = np.asarray(getattr(traces, neuron.bias_var)).T
     out_mean, out_var = _output_stats(neuron, out_mon, n, cfg)

@@ -10,8 +10,15 @@ from torch import nn
 
 from bridge.errors import UserError
 from bridge.layers import (
-    DaleLinear, FittedHomeostasis, HomeostaticLeaky, IntrinsicPlasticity, IntrinsicPlasticity2d,
-    OjaLinear, SynapticScaling, after_step, plastic_modules,
+    DaleLinear,
+    FittedHomeostasis,
+    HomeostaticLeaky,
+    IntrinsicPlasticity,
+    IntrinsicPlasticity2d,
+    OjaLinear,
+    SynapticScaling,
+    after_step,
+    plastic_modules,
 )
 from bridge.layers.spiking import net_params
 from bridge.rules import Dynamics, Equilibrium, Rule
@@ -97,10 +104,13 @@ def test_eval_mode_freezes_plastic_state(name):
 
 def test_ip_gradient_flows_through_the_activation_with_gain_and_bias_held():
     layer = IntrinsicPlasticity(3, "infomax", eta=0.1).double()
+    layer.gain.fill_(1.5)
+    layer.bias.fill_(0.2)
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
-    y = layer(x)  # training mode: (a, b) updated first, then held for the output
+    y = layer(x)  # training mode: y with (a, b) held, then the rule's step
     y.sum().backward()
-    a, b = layer.gain, layer.bias
+    a, b = torch.full((3,), 1.5, dtype=torch.float64), torch.full((3,), 0.2, dtype=torch.float64)
+    assert not torch.equal(layer.gain, a)
     expected = a * (1 - torch.tanh(a * x.detach() + b) ** 2)
     torch.testing.assert_close(x.grad, expected)
 

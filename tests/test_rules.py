@@ -57,8 +57,8 @@ def test_rule_round_trips_exactly_through_hdf5(tmp_path):
 
 def test_scaling_rule_round_trips_and_lists(tmp_path):
     store = Store(tmp_path)
-    scaling = Scaling(rate=0.2, rate_ci=(0.18, 0.22), target=5.02, target_ci=(4.9, 5.1), omega=0.3, r2=0.97,
-                      weight_ratio_cv=1e-9, configured_target=5.0)
+    scaling = Scaling(rate=0.2, rate_ci=(0.18, 0.22), target=5.02, target_ci=(4.9, 5.1), omega=0.3,
+                      r2=0.97, weight_ratio_cv=1e-9, configured_target=5.0)
     rule = make_rule("scaling-lif", kind="scaling", transfer="lif", equilibrium=None,
                      transfer_fit=None, scaling=scaling)
     save_rule(rule, store)
@@ -91,7 +91,8 @@ MALFORMED = {
     "negative tau": (_corrupt_attr("rule/dynamics", "tau_gain", -2.0), "tau_gain must be finite"),
     "wrong type": (_corrupt_attr("rule", "type", "nir.Linear"), "expected 'homeobridge.rule'"),
     "bad kind": (_corrupt_attr("rule", "kind", "magic"), "rule kind 'magic'"),
-    "text for a number": (_corrupt_attr("rule/equilibrium", "p", "one"), "rule.equilibrium.p: expected float"),
+    "text for a number": (_corrupt_attr("rule/equilibrium", "p", "one"),
+                          "rule.equilibrium.p: expected float"),
     "bad json": (_corrupt_attr("rule", "targets", "{not json"), "rule.targets: not valid JSON"),
     "newer schema": (_corrupt_attr("rule", "schema_version", 99), "newer than this homeobridge"),
     "missing field": (_delete("rule/dynamics"), "missing field 'dynamics'"),

@@ -34,7 +34,8 @@ def test_round_trip_keeps_data_and_provenance(tmp_path):
         assert run.seed == 7
         assert run.versions["brian2"] and run.versions["torch"] and run.versions["numpy"]
         assert run.wall_seconds >= 0 and run.started <= run.finished
-    # another HDF5 reader sees the same provenance as plain attributes
+    # another user and another HDF5 reader can open it and see the provenance as plain attributes
+    assert path.stat().st_mode & 0o004
     with h5py.File(path, "r") as h5:
         assert h5.attrs["type"] == "homeobridge.run"
         assert int(h5.attrs["schema_version"]) == SCHEMA_VERSION

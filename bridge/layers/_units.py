@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,3 +37,10 @@ def transfer(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
         return TRANSFERS[name]
     except KeyError:
         raise UserError(f"unknown transfer {name!r}; choose one of {', '.join(TRANSFERS)}") from None
+
+
+def from_units(units: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The inverse of :func:`as_units`: (samples, n) back to ``shape`` (batch, n, *spatial)."""
+    if len(shape) == 2:
+        return units
+    return units.reshape(shape[0], *shape[2:], shape[1]).movedim(-1, 1)

@@ -30,7 +30,7 @@ from torch import nn
 
 from bridge.errors import UserError
 from bridge.layers._units import as_units, per_unit, transfer
-from bridge.layers.ip import RATE_RULES
+from bridge.layers.ip import RATE_RULES, rule_update
 
 MODES = ("online", "equilibrium")
 _EPS = 1e-5
@@ -52,11 +52,11 @@ class FittedHomeostasis(nn.Module):
             raise UserError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if tau_samples < 1:
             raise UserError(f"tau_samples must be >= 1, got {tau_samples}")
-        self.config = dict(
-            n=n, transfer_name=transfer_name, p=p, c=c, s=s, d=d, tau_samples=tau_samples,
-            mode=mode, eta_gain=eta_gain, eta_bias=eta_bias, model=model,
-            targets=dict(targets or {}), name=name,
-        )
+        self.config = {
+            "n": n, "transfer_name": transfer_name, "p": p, "c": c, "s": s, "d": d, "tau_samples": tau_samples,
+            "mode": mode, "eta_gain": eta_gain, "eta_bias": eta_bias, "model": model,
+            "targets": dict(targets or {}), "name": name,
+        }
         self.n, self.mode, self.name = n, mode, name
         self.p, self.c, self.s, self.d = p, c, s, d
         self.tau_samples, self.eta_gain, self.eta_bias = tau_samples, eta_gain, eta_bias
@@ -79,7 +79,7 @@ class FittedHomeostasis(nn.Module):
         return RATE_RULES[key]
 
     @classmethod
-    def from_rule(cls, rule: Any, n: int, mode: str = "equilibrium") -> "FittedHomeostasis":
+    def from_rule(cls, rule: Any, n: int, mode: str = "equilibrium") -> FittedHomeostasis:
         """The layer of ``n`` units executing a fitted ``bridge.rules.Rule`` (or any object with its fields)."""
         if rule.equilibrium is None:
             raise UserError(f"rule {rule.name!r} is a {rule.kind} rule with no equilibrium map")
@@ -91,27 +91,16 @@ class FittedHomeostasis(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.adapt(x)
-        return self.transfer(per_unit(self.gain, x) * x + per_unit(self.bias, x))
+        if self.training and self.mode == "equilibrium":
+            self._equilibrium(as_units(x))
+        y = self.transfer(per_unit(self.gain, x) * x + per_unit(self.bias, x))
+        if self.training and self.mode == "online":
+            self.gain, self.bias = rule_update(
+                self.source, as_units(x), as_units(y), self.gain, self.bias, self.eta_gain,
+                self.eta_bias, self.targets, _EPS)
+        return y
 
     @torch.no_grad()
-    def adapt(self, x: torch.Tensor) -> None:
-        """One update of (gain, bias) from the batch ``x``, online or at equilibrium."""
-        units = as_units(x)
-        if self.mode == "online":
-            self._online(units)
-        else:
-            self._equilibrium(units)
-
-    def _online(self, units: torch.Tensor) -> None:
-        step = self.source.torch_step
-        gain, bias = step(units, self.gain, self.bias, self.eta_gain, **self.targets)
-        if self.eta_bias != self.eta_gain:
-            _, bias = step(units, self.gain, self.bias, self.eta_bias, **self.targets)
-        self.gain.copy_(gain.clamp_min(_EPS))
-        self.bias.copy_(bias)
-
     def _equilibrium(self, units: torch.Tensor) -> None:
         weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** units.shape[0]
         self.running_mean.lerp_(units.mean(0), weight)
@@ -129,7 +118,7 @@ class FittedHomeostasis(nn.Module):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "FittedHomeostasis":
+    def load(cls, path: str | Path) -> FittedHomeostasis:
         """The layer written by :meth:`save`: ``FittedHomeostasis.load("rule.pt")``."""
         try:
             saved = torch.load(Path(path), map_location="cpu", weights_only=True)

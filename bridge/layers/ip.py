@@ -6,13 +6,15 @@
 The form with a learned affine is the one of N. Shaw, T. Jackson & J. Orchard, "Biological
 batch normalisation: how intrinsic plasticity improves learning in deep neural networks",
 PLoS ONE 15(9), 2020. ``a`` and ``b`` are per-unit buffers. In training mode each forward
-first applies one step of the rule, with its drives averaged over the batch (and over the
-positions of a feature map: one unit per channel), under ``torch.no_grad()``:
+computes y with the current (a, b) held (the gradient flows through the activation only),
+then applies one step of the rule to the same x and y = f(a x + b), with its drives averaged
+over the batch (and over the positions of a feature map: one unit per channel), under
+``torch.no_grad()``:
 
     a <- max(a + eta <A(x, y, a)>, min_gain),   b <- b + eta <B(x, y, a)>
 
-then computes y with the new (a, b) held: the gradient flows through the activation only. In
-eval mode (a, b) are frozen. The rules (Triesch 2005, infomax after Bell & Sejnowski 1995,
+exactly ``RateIPRule.torch_step`` (one forward-Euler step of the Brian2 model), with y reused
+from the forward pass. In eval mode (a, b) are frozen. The rules (Triesch 2005, infomax after Bell & Sejnowski 1995,
 Schrauwen et al. 2008) are those of ``models/``; see each module for its equations.
 """
 
@@ -37,6 +39,20 @@ def rate_rule(name: str) -> RateIPRule:
         return RATE_RULES[name]
     except KeyError:
         raise UserError(f"unknown IP rule {name!r}; choose one of {', '.join(RATE_RULES)}") from None
+
+
+@torch.no_grad()
+def rule_update(rule: RateIPRule, x: torch.Tensor, y: torch.Tensor, gain: torch.Tensor,
+                bias: torch.Tensor, eta_gain: float, eta_bias: float, targets: dict,
+                min_gain: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rule.torch_step`` given the outputs y = f(gain x + bias) already computed, with
+    separate rates for gain and bias and the gain kept >= ``min_gain``; new tensors.
+
+    (x, y) are (samples, units); the drives are averaged over the samples.
+    """
+    gain_drive, bias_drive = rule.torch_drives(x, y.detach(), gain, **targets)
+    new_gain = (gain + eta_gain * gain_drive.mean(0)).clamp_min_(min_gain)
+    return new_gain, bias + eta_bias * bias_drive.mean(0)
 
 
 class IntrinsicPlasticity(nn.Module):
@@ -70,19 +86,21 @@ class IntrinsicPlasticity(nn.Module):
             self.beta = nn.Parameter(torch.zeros(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.adapt(x)
         u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
-        if self.affine:
-            u = per_unit(self.gamma, x) * u + per_unit(self.beta, x)
-        return self.transfer(u)
+        if not self.affine:
+            y = self.transfer(u)
+            if self.training:
+                self.adapt(x, y)
+            return y
+        if self.training:
+            self.adapt(x, self.transfer(u))
+        return self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x))
 
     @torch.no_grad()
-    def adapt(self, x: torch.Tensor) -> None:
-        """One step of the rule on the batch ``x`` (drives averaged over samples and positions)."""
-        gain, bias = self.rule.torch_step(as_units(x), self.gain, self.bias, self.eta, **self.targets)
-        self.gain.copy_(gain.clamp_min(self.min_gain))
-        self.bias.copy_(bias)
+    def adapt(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One step of the rule on the batch ``x`` with outputs y = f(a x + b)."""
+        self.gain, self.bias = rule_update(self.rule, as_units(x), as_units(y), self.gain, self.bias,
+                                           self.eta, self.eta, self.targets, self.min_gain)
 
     def extra_repr(self) -> str:
         return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"

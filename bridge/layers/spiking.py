@@ -25,8 +25,8 @@ import torch
 from snntorch import surrogate
 
 from bridge.errors import UserError
+from bridge.layers._units import as_units, from_units
 from models.lif_ip import LifIPParams, LifIPState, lif_ip_step
-
 
 
 class HomeostaticLeaky(snn.Leaky):
@@ -47,7 +47,7 @@ class HomeostaticLeaky(snn.Leaky):
         self.register_buffer("var_rate", torch.full((n,), float(params.var_target)))
 
     @classmethod
-    def from_rule(cls, rule: Any, n: int, dt: float = 1e-3, **overrides: float) -> "HomeostaticLeaky":
+    def from_rule(cls, rule: Any, n: int, dt: float = 1e-3, **overrides: float) -> HomeostaticLeaky:
         """The layer of a fitted spiking rule (``rule.model == "lif-ip"``), its ``model_params`` applied."""
         if rule.model != "lif-ip":
             raise UserError(f"rule {rule.name!r} comes from {rule.model!r}; HomeostaticLeaky needs 'lif-ip'")
@@ -69,13 +69,18 @@ class HomeostaticLeaky(snn.Leaky):
         )
 
     def forward(self, current: torch.Tensor, state: LifIPState | None = None):  # type: ignore[override]
-        """One time step: ``(spikes, new_state)``; plastic updates only in training mode."""
+        """One time step: ``(spikes, new_state)``; plastic updates only in training mode.
+
+        ``current`` is (batch, n) or a feature map (batch, n, H, W), whose channels are the
+        neurons (every position a sample of its channel: the state is kept as (batch*H*W, n)).
+        """
+        units = as_units(current)
         if state is None:
-            state = self.init_state(current.shape[0], current)
-        spikes, state = lif_ip_step(current, state, self.params, self.dt, self.spike_grad, self.training)
+            state = self.init_state(units.shape[0], units)
+        spikes, state = lif_ip_step(units, state, self.params, self.dt, self.spike_grad, self.training)
         if self.training:
             self._keep(state)
-        return spikes, state
+        return from_units(spikes, current.shape), state
 
     @torch.no_grad()
     def _keep(self, state: LifIPState) -> None:

@@ -73,7 +73,7 @@ class OjaLinear(nn.Linear):
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def wrap(cls, linear: nn.Linear, eta_oja: float = 1e-3) -> "OjaLinear":
+    def wrap(cls, linear: nn.Linear, eta_oja: float = 1e-3) -> OjaLinear:
         """An OjaLinear with ``linear``'s shape and parameters."""
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, eta_oja)
         layer.load_state_dict(linear.state_dict())
@@ -130,7 +130,7 @@ class DaleLinear(nn.Module):
             param.register_hook(lambda grad, scale=scale: grad * scale)
 
     @classmethod
-    def like(cls, linear: nn.Linear) -> "DaleLinear":
+    def like(cls, linear: nn.Linear) -> DaleLinear:
         """A DaleLinear with ``linear``'s shape (Cornford et al.'s own initialisation)."""
         return cls(linear.in_features, linear.out_features)
 

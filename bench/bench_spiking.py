@@ -1,0 +1,57 @@
+"""HomeostaticLeaky vs snntorch's Leaky: time per step, forward + backward through T steps.
+
+(batch 256, 1024 neurons), T = 10 steps of the same input current, training mode (plastic
+updates on for HomeostaticLeaky), both with the atan surrogate and reset to zero. Ratios
+only, no assertions.
+
+    .venv/bin/python bench/bench_spiking.py
+"""
+
+from __future__ import annotations
+
+import snntorch as snn
+import torch
+from _timing import best_times, report
+from snntorch import surrogate
+
+from bridge.layers import HomeostaticLeaky
+from bridge.layers.spiking import net_params
+
+BATCH, UNITS, STEPS = 256, 1024, 10
+
+
+def _leaky(layer: snn.Leaky, current: torch.Tensor):
+    def run() -> None:
+        mem, total = torch.zeros_like(current), 0
+        for _ in range(STEPS):
+            spikes, mem = layer(current, mem)
+            total = total + spikes
+        (total.sum() + mem.sum()).backward()
+        current.grad = None
+    return run
+
+
+def _homeostatic(layer: HomeostaticLeaky, current: torch.Tensor):
+    def run() -> None:
+        state, total = None, 0
+        for _ in range(STEPS):
+            spikes, state = layer(current, state)
+            total = total + spikes
+        (total.sum() + state.v.sum()).backward()
+        current.grad = None
+    return run
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    current = (0.3 * torch.rand(BATCH, UNITS)).requires_grad_()
+    leaky = snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
+    homeostatic = HomeostaticLeaky(UNITS, net_params(STEPS))
+    times = best_times({"snn.Leaky": _leaky(leaky, current),
+                        "HomeostaticLeaky": _homeostatic(homeostatic.train(), current)})
+    per_step = {name: seconds / STEPS for name, seconds in times.items()}
+    report(f"per step, forward+backward, ({BATCH}, {UNITS}), T={STEPS}", per_step, "snn.Leaky", 1.2)
+
+
+if __name__ == "__main__":
+    main()
