@@ -46,6 +46,20 @@ def _runs(store: Store, kind: str) -> list[Run]:
     return [open_run(info.path) for info in store.list_runs(kind)]
 
 
+def headline(rows: list[dict]) -> str:
+    """One line per (neuron, batch): each norm's mean final accuracy, best first, BN named out."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["neuron"], row["batch_size"]), []).append(row)
+    items = []
+    for (neuron, batch), group in groups.items():
+        trained = sorted((r for r in group if "acc_mean" in r), key=lambda r: -r["acc_mean"])
+        ranking = ", ".join(f"{r['norm']} {r['acc_mean']:.3f}" for r in trained)
+        missing = "; ".join(f"{r['norm']}: not trainable" for r in group if "acc_mean" not in r)
+        items.append(f"<li><b>{neuron}, batch {batch}</b>: {ranking}{'; ' + missing if missing else ''}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
 def compare_section(run: Run) -> tuple[str, dict]:
     """A comparison's table, plots and provenance; the numbers it shows."""
     rows = json.loads(run.h5.attrs["summary"])
@@ -53,6 +67,7 @@ def compare_section(run: Run) -> tuple[str, dict]:
         f"<h3>Comparison <code>{run.run_id}</code> on {html.escape(run.config['dataset'])}</h3>",
         f"<p class=muted>{len(json.loads(run.h5.attrs['train_runs']))} training runs; "
         f"config <code>{html.escape(json.dumps(run.config))}</code></p>",
+        headline(rows),
         markdown_to_html(str(run.h5.attrs["table"])),
     ]
     for name in sorted(run.h5.get("plots", {})):
@@ -108,7 +123,7 @@ def provenance_table(store: Store) -> str:
 def build_report(store: Store) -> str:
     """The whole HTML page for ``store``."""
     compares, compare_numbers = [], []
-    for run in reversed(_runs(store, "compare")):
+    for run in _runs(store, "compare"):
         with run:
             section, numbers = compare_section(run)
         compares.append(section)

@@ -74,7 +74,7 @@ class TrainConfig:
     ip_eta: float = 0.01
     probe_size: int = 256
     kernel_sigma: float = 0.1
-    grad_samples: int = 50
+    grad_samples: int = 20
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -130,18 +130,25 @@ def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer
     return torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum)
 
 
-def block_grad_norms(net: nn.Module) -> torch.Tensor:
-    """Per block (layer) of ``net``: the 2-norm of the gradient of all its parameters."""
-    norms = []
-    for block in net.blocks:
-        grads = [p.grad for p in block.parameters() if p.grad is not None]
-        norms.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-                     if grads else torch.zeros((), device=_device_of(net)))
-    return torch.stack(norms)
+class GradNorms:
+    """Per block (layer) of a net: the 2-norm of the gradient of all the block's parameters.
 
+    One fused norm over every gradient, summed per block by a fixed index (a parameter
+    without a gradient counts 0).
+    """
 
-def _device_of(net: nn.Module) -> torch.device:
-    return next(net.parameters()).device
+    def __init__(self, net: nn.Module):
+        self.params = [p for block in net.blocks for p in block.parameters()]
+        sizes = [len(list(block.parameters())) for block in net.blocks]
+        device = self.params[0].device
+        self.index = torch.repeat_interleave(torch.arange(len(sizes), device=device),
+                                             torch.tensor(sizes, device=device))
+        self.blocks = len(sizes)
+
+    def __call__(self) -> torch.Tensor:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        squares = torch.stack(torch._foreach_norm(grads)).square()
+        return torch.zeros(self.blocks, device=squares.device).index_add_(0, self.index, squares).sqrt()
 
 
 def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, batch_size: int,
@@ -155,14 +162,15 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     steps = n // batch_size  # whole batches only: BatchNorm cannot train on a last batch of 1
     every = max(1, steps // grad_samples)
     total = torch.zeros((), device=x.device)
-    grads, sampled = torch.zeros(len(net.blocks), device=x.device), 0
+    grad_norms = GradNorms(net)
+    grads, sampled = torch.zeros(grad_norms.blocks, device=x.device), 0
     for step in range(steps):
         start = step * batch_size
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(x[start:start + batch_size]), y[start:start + batch_size])
         loss.backward()
         if step % every == 0:
-            grads += block_grad_norms(net)
+            grads += grad_norms()
             sampled += 1
             if not torch.isfinite(loss):
                 return math.nan, grads / sampled

@@ -20,12 +20,16 @@ Bi & Turrigiano 2000)::
 Homeostatic rules (moment matching)::
 
     dtheta/dt = eta_theta * (r - r_target) / r_target
-    dgain/dt  = eta_gain * gain * (1 - s2 / var_target)
+    dgain/dt  = eta_gain * gain * clip(m / r_target, 0, 1) * (1 - s2 / var_target)
 
 The threshold integrates the rate error, so the mean rate converges to ``r_target``. The gain
 regulates the *spread* of the response: it shrinks when the rate fluctuates more than
 ``var_target`` and grows when it fluctuates less, so at equilibrium gain * sigma_input is
-constant and the f-I slope falls as the input's standard deviation rises (BatchNorm's 1/sigma).
+constant and the f-I slope falls as the input's standard deviation rises (BatchNorm's
+1/sigma). The gate clip(m / r_target, 0, 1) pauses the gain while the neuron is (nearly)
+silent: a silent neuron's variance is 0, and without the gate its gain would grow without
+bound, pushing a negative mean input ever further below threshold. At equilibrium
+m = r_target and the gate is 1.
 The pair matches the first two moments of the rate to targets: a moment-matching
 simplification in the spirit of Triesch 2005 (whose exponential target fixes mean and variance
 together), not a rule taken verbatim from one paper; adapting an intrinsic conductance to
@@ -114,7 +118,7 @@ def lif_ip_step(
         r_mean = r.mean(0)
         theta, gain, m, s2 = (
             theta + dt * p.eta_theta * (r_mean - p.r_target) / p.r_target,
-            gain + dt * p.eta_gain * gain * (1 - s2 / p.var_target),
+            gain + dt * p.eta_gain * gain * torch.clamp(m / p.r_target, 0, 1) * (1 - s2 / p.var_target),
             m + dt * (r_mean - m) / p.tau_avg,
             s2 + dt * (((r - m) ** 2).mean(0) - s2) / p.tau_avg,
         )
@@ -131,7 +135,7 @@ dr/dt = -r / tau_r : Hz
 dm/dt = (r - m) / tau_avg : Hz
 ds2/dt = ((r - m)**2 - s2) / tau_avg : Hz**2
 dtheta/dt = eta_theta * (r - r_target) / r_target : 1
-dgain/dt = eta_gain * gain * (1 - s2 / var_target) : 1
+dgain/dt = eta_gain * gain * clip(m / r_target, 0, 1) * (1 - s2 / var_target) : 1
 r_target : Hz (constant)
 var_target : Hz**2 (constant)
 eta_theta : Hz (constant)

@@ -53,8 +53,8 @@ class SynapticScalingParams:
     v_reset: float = param(-60.0, "mV", "reset")
     tau_r: float = param(1.0, "second", "activity-sensor time constant (compressed)")
     r_target: float = param(10.0, "Hz", "goal rate")
-    beta: float = param(0.05, doc="proportional scaling rate, per Hz of rate error")
-    gamma: float = param(0.005, "Hz", "integral scaling rate, per unit of integrated error")
+    beta: float = param(0.02, doc="proportional scaling rate, per Hz of rate error")
+    gamma: float = param(0.002, "Hz", "integral scaling rate, per unit of integrated error")
     w_init: float = param(0.5, "mV", "mean initial weight")
 
 

@@ -3,13 +3,16 @@
 ``numpy`` and ``cython`` are runtime targets; ``cpp_standalone`` builds a C++ program (one
 build per network structure; re-run it with ``device.run(run_args=...)``, see
 ``bench/bench_standalone.py``). Directories live under ``$HOMEOBRIDGE_BRIAN_DIR`` (default: the
-system temp dir) in ``<target>-<pid>``, so parallel processes never share a cache or build.
+system temp dir) in ``<target>-<pid>``, so parallel processes never share a cache or build;
+each is removed when its process exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +23,12 @@ BACKENDS = ("numpy", "cython", "cpp_standalone")
 
 
 def process_dir(target: str) -> Path:
-    """This process's own directory for ``target``'s cache or build."""
+    """This process's own directory for ``target``'s cache or build, removed when it exits."""
     base = Path(os.environ.get("HOMEOBRIDGE_BRIAN_DIR", tempfile.gettempdir())) / "homeobridge-brian"
     path = base / f"{target}-{os.getpid()}"
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.mkdir(parents=True)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 

@@ -114,16 +114,21 @@ class IPNeuron:
         return {key: getattr(self.params, key) for key in keys}
 
 
+def model_params(spec: ModelSpec, text: str) -> Any:
+    """The model's parameters with the JSON object ``text`` (config ``model_params``) applied."""
+    try:
+        overrides = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        overrides = None
+    if not isinstance(overrides, dict):
+        raise UserError(f"model_params must be a JSON object, got {text!r}")
+    return spec.params_from(overrides)
+
+
 def make_neuron(cfg: IPRunConfig) -> IPNeuron:
     cfg.validate()
     spec = get(cfg.model)
-    try:
-        overrides = json.loads(cfg.model_params) if cfg.model_params.strip() else {}
-    except json.JSONDecodeError:
-        raise UserError(f"model_params must be a JSON object, got {cfg.model_params!r}") from None
-    if not isinstance(overrides, dict):
-        raise UserError(f"model_params must be a JSON object, got {cfg.model_params!r}")
-    return IPNeuron(spec, spec.params_from(overrides), cfg.dt)
+    return IPNeuron(spec, model_params(spec, cfg.model_params), cfg.dt)
 
 
 def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunConfig,

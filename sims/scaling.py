@@ -6,7 +6,8 @@ is multiplied by ``factor`` (2: all inputs scaled up, 0.5: down) and it runs ``r
 seconds more. Stored: the rate trace (the neurons' own sensor r, sampled every ``record_dt``),
 the weights just before the perturbation (``initial/weights``) and at the end
 (``final/weights``), and the mean rate over the last ``measure`` seconds
-(``final/rate``, from spike counts).
+(``final/rate``, from spike counts). ``model_params`` (JSON) overrides the model's
+parameters, e.g. ``'{"beta": 0.02}'``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.errors import UserError
-from models.synaptic_scaling import SynapticScalingParams, build
-from sims.ip import phase_runner
+from models import get
+from models.synaptic_scaling import build
+from sims.ip import model_params, phase_runner
 
 
 @dataclass
@@ -27,12 +29,13 @@ class ScalingConfig:
     k_inputs: int = 100
     input_rate: float = 10.0
     factor: float = 2.0
-    settle: float = 30.0
+    settle: float = 20.0
     recover: float = 40.0
     measure: float = 10.0
     weight_spread: float = 0.5
     dt: float = 0.0005
     record_dt: float = 0.1
+    model_params: str = ""
     seed: int = 0
 
 
@@ -43,7 +46,7 @@ def scaling(cfg: ScalingConfig, finish: Callable[[], None],
 
     if cfg.factor <= 0 or not 0 < cfg.measure <= cfg.recover or cfg.n_post < 1 or cfg.k_inputs < 1:
         raise UserError("need factor > 0, 0 < measure <= recover, n_post >= 1, k_inputs >= 1")
-    params = SynapticScalingParams()
+    params = model_params(get("synaptic-scaling"), cfg.model_params)
     rng = np.random.default_rng(cfg.seed)
     n_syn = cfg.n_post * cfg.k_inputs
     weights = params.w_init * rng.lognormal(-cfg.weight_spread**2 / 2, cfg.weight_spread, n_syn)

@@ -289,3 +289,17 @@ def test_homeostatic_leaky_from_rule_takes_the_fitted_model_params():
     assert layer.params.r_target == 20.0 and layer.params.eta_theta == 2.0
     with pytest.raises(UserError, match="needs 'lif-ip'"):
         HomeostaticLeaky.from_rule(make_rule(), 4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["ip-triesch", "fitted-equilibrium", "homeostatic-leaky"])
+def test_plastic_layers_on_cuda_match_the_cpu(name):
+    cpu, gpu = plastic_layers()[name].double(), plastic_layers()[name].double().cuda()
+    torch.manual_seed(0)
+    for _ in range(5):
+        x = 2 + 3 * torch.randn(8, 6, dtype=torch.float64)
+        cpu(x)
+        gpu(x.cuda())
+    for key, value in cpu.state_dict().items():
+        torch.testing.assert_close(gpu.state_dict()[key].cpu(), value)

@@ -14,8 +14,9 @@ over the batch (and over the positions of a feature map: one unit per channel), 
     a <- max(a + eta <A(x, y, a)>, min_gain),   b <- b + eta <B(x, y, a)>
 
 exactly ``RateIPRule.torch_step`` (one forward-Euler step of the Brian2 model), with y reused
-from the forward pass. In eval mode (a, b) are frozen. The rules (Triesch 2005, infomax after Bell & Sejnowski 1995,
-Schrauwen et al. 2008) are those of ``models/``; see each module for its equations.
+from the forward pass. In eval mode (a, b) are frozen. The rules (Triesch 2005, infomax after
+Bell & Sejnowski 1995, Schrauwen et al. 2008) are those of ``models/``; see each module for
+its equations.
 """
 
 from __future__ import annotations
