@@ -11,12 +11,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
-from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import Abort, Exit, TyperException
 
 from bridge.errors import UserError
 from bridge.store import ENV_RESULTS, Store
@@ -33,7 +32,7 @@ console = Console()
 
 @app.callback()
 def _global(
-    results: Optional[Path] = typer.Option(
+    results: Path | None = typer.Option(
         None, "--results", help=f"results directory (default ${ENV_RESULTS} or ./results)"
     ),
 ) -> None:
@@ -80,7 +79,7 @@ def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> No
 
 @app.command()
 def runs(
-    kind: Optional[str] = typer.Argument(None, help="only runs of this kind (sims, rules, train, compare)"),
+    kind: str | None = typer.Argument(None, help="only runs of this kind (sims, rules, train, compare)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """A table of the complete runs in the results store."""
@@ -115,36 +114,33 @@ def models(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> 
 @app.command()
 def sim(
     name: str = typer.Argument(..., help="experiment: fi-curve, homeostasis-sweep, scaling, information"),
-    sets: Optional[list[str]] = typer.Option(None, "--set", help="override a config field, key=value (repeatable)"),
+    sets: list[str] | None = typer.Option(None, "--set", help="override a config field, key=value (repeatable)"),
     backend: str = typer.Option("numpy", "--backend", help="Brian2 target: numpy, cython, cpp_standalone"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Run a Brian2 experiment and write it to the results store (skipped when already complete)."""
     import sims
-    from bridge.progress import progress_bar
 
     sims.configure(name, sets, backend)  # a bad name, --set or backend fails before Brian2 loads
-    with progress_bar(enabled=not as_json) as progress:
-        task = progress.add_task(f"sim {name} (% simulated)", total=100)
-        path = sims.run(name, sets, backend, store(),
-                        report=lambda fraction: progress.update(task, completed=100 * fraction))
-        progress.update(task, completed=100)
+    path = sims.run_with_progress(name, sets, backend, store(), enabled=not as_json)
     if as_json:
         print_json({"name": name, "path": str(path)})
     else:
         console.print(f"{name}: {path}", markup=False)
+
 
 SET_HELP = "override a configuration field, key=value (repeatable; lists comma-separated)"
 
 
 @app.command()
 def compare(
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    overrides: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train the grid neuron x norm x learning rate x seed x batch size; skip runs already complete."""
-    from bridge.compare import CompareConfig, compare as run_compare, export_plots
+    from bridge.compare import CompareConfig, export_plots
+    from bridge.compare import compare as run_compare
     from bridge.config import apply_overrides
     from bridge.store import open_run
 
@@ -162,12 +158,13 @@ def compare(
 
 @app.command()
 def demo(
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    overrides: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the tables and report path as JSON"),
 ) -> None:
     """The whole pipeline on defaults: sweeps, fits, export, compare on Fashion-MNIST, report."""
     from bridge.config import apply_overrides
-    from bridge.demo import DemoConfig, demo as run_demo
+    from bridge.demo import DemoConfig
+    from bridge.demo import demo as run_demo
 
     config = apply_overrides(DemoConfig(), overrides)
     result = run_demo(config, store(), Console(stderr=True) if as_json else console)
@@ -177,8 +174,8 @@ def demo(
 
 @app.command()
 def report(
-    results: Optional[Path] = typer.Argument(None, help="results directory (default: the store)"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file (default RESULTS/report.html)"),
+    results: Path | None = typer.Argument(None, help="results directory (default: the store)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default RESULTS/report.html)"),
 ) -> None:
     """Write one self-contained HTML page: comparisons, fitted rules, simulations, provenance."""
     from bridge.report import write_report
@@ -192,7 +189,7 @@ def report(
 @app.command()
 def fit(
     run: str = typer.Argument(..., help="a sims run: file path or run id"),
-    name: Optional[str] = typer.Option(None, "--name", help="rule name (default: the run's model)"),
+    name: str | None = typer.Option(None, "--name", help="rule name (default: the run's model)"),
     as_json: bool = typer.Option(False, "--json", help="print the rule as JSON"),
 ) -> None:
     """Fit a homeostasis-sweep or scaling run to the gain/bias form and write the rule (docs/fitting.md)."""
@@ -241,7 +238,7 @@ def export(
 
 @app.command()
 def train(
-    overrides: Optional[list[str]] = typer.Option(
+    overrides: list[str] | None = typer.Option(
         None, "--set", help="key=value on TrainConfig (dataset, norm, depth, lr, batch_size, ...)"
     ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda"),
@@ -249,7 +246,8 @@ def train(
 ) -> None:
     """Train one network (rate or spiking, any norm) and store its per-epoch history."""
     from bridge.config import apply_overrides
-    from bridge.train import TrainConfig, summarise, train as run_train
+    from bridge.train import TrainConfig, summarise
+    from bridge.train import train as run_train
 
     config = apply_overrides(TrainConfig(), [f"device={device}", *(overrides or [])])
     summary = summarise(run_train(config, store(), progress=not as_json))

@@ -17,9 +17,10 @@ accuracy:
 - gradient ratio: per-layer gradient norm of the first layer over the last, averaged over
   epochs and seeds (< 1: vanishing toward the input).
 
-Norm labels: ``ip`` is the neuron kind's own intrinsic plasticity (rate: ``ip-triesch``,
-spiking: ``homeostatic``), ``fitted`` the fitted rule named by ``rate_rule`` or
-``spiking_rule``; any other label is passed to the network builder as it is.
+Norm labels: ``ip`` is the neuron kind's own intrinsic plasticity (rate: ``rate_ip``, by
+default ``ip-infomax``; spiking: ``homeostatic``, the lif-ip rule), ``fitted`` the fitted rule
+named by ``rate_rule`` or ``spiking_rule``; any other label is passed to the network builder
+as it is.
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ import numpy as np
 
 from bridge.config import to_dict
 from bridge.errors import UserError
-from bridge.store import Store, open_run
+from bridge.store import ENV_RESULTS, Store, open_run
 
 COMPARE_KIND = "compare"
-OWN_IP = {"rate": "ip-triesch", "spiking": "homeostatic"}
 CHANCE = 0.1  # every data set of bridge.data has 10 balanced classes
 
 
@@ -62,6 +62,7 @@ class CompareConfig:
     optimizer: str = "sgd"
     time_steps: int = 10
     target_accuracy: float = 0.7
+    rate_ip: str = "ip-infomax"
     rate_rule: str = ""
     spiking_rule: str = ""
     workers: int = 2
@@ -84,7 +85,7 @@ class CompareConfig:
 def resolve_norm(config: CompareConfig, neuron: str, label: str) -> str:
     """The network builder's norm name for a comparison label (see module docstring)."""
     if label == "ip":
-        return OWN_IP[neuron]
+        return config.rate_ip if neuron == "rate" else "homeostatic"
     if label == "fitted":
         rule = config.rate_rule if neuron == "rate" else config.spiking_rule
         if not rule:
@@ -126,6 +127,7 @@ def _train_in_worker(train_cfg, root: str, threads: int) -> str:
     from bridge.train import train
 
     torch.set_num_threads(threads)
+    os.environ[ENV_RESULTS] = root  # fitted rules are read from the same store
     return str(train(train_cfg, Store(root), progress=False))
 
 

@@ -40,14 +40,14 @@ class Dataset:
     n_classes: int
     shape: tuple[int, ...]
 
-    def to(self, device: torch.device | str) -> "Dataset":
+    def to(self, device: torch.device | str) -> Dataset:
         """The same data set with every tensor on ``device`` (one copy, before training)."""
         return Dataset(
             self.name, self.x_train.to(device), self.y_train.to(device),
             self.x_test.to(device), self.y_test.to(device), self.n_classes, self.shape,
         )
 
-    def subset(self, n_train: int | None, n_test: int | None) -> "Dataset":
+    def subset(self, n_train: int | None, n_test: int | None) -> Dataset:
         """The first ``n_train`` / ``n_test`` examples (None keeps all)."""
         return Dataset(
             self.name, self.x_train[:n_train], self.y_train[:n_train],

@@ -26,17 +26,18 @@ from bridge.store import Store, open_run
 class DemoConfig:
     """The demo's choices; ``--set key=value`` changes any of them."""
 
-    rate_model: str = "rate-ip-triesch"
+    rate_model: str = "rate-ip-infomax"
     spiking_model: str = "lif-ip"
     backend: str = "cython"
     dataset: str = "fashion-mnist"
-    n_train: int = 2000
+    n_train: int = 4000
     n_test: int = 2000
-    online_n_train: int = 500
+    online_n_train: int = 800
     epochs: int = 3
     depth: int = 3
     width: int = 128
     lrs: tuple[float, ...] = (0.02, 0.2)
+    online_lrs: tuple[float, ...] = (0.002, 0.02)
     seeds: tuple[int, ...] = (0, 1)
     batch_sizes: tuple[int, ...] = (64, 1)
     time_steps: int = 8
@@ -51,7 +52,7 @@ def _sweep_and_fit(model: str, config: DemoConfig, store: Store, console: Consol
     from bridge.rules import rule_report, save_rule
 
     console.rule(f"[bold]sweep {model}")
-    path = sims.run("homeostasis-sweep", [f"model={model}"], backend=config.backend, store=store)
+    path = sims.run_with_progress("homeostasis-sweep", [f"model={model}"], config.backend, store)
     console.print(f"sweep run: {path}")
     rule = fit_run(path, store, name=f"demo-{model}")
     console.print(f"rule {rule.name}: {save_rule(rule, store)}")
@@ -60,11 +61,11 @@ def _sweep_and_fit(model: str, config: DemoConfig, store: Store, console: Consol
 
 
 def compare_configs(config: DemoConfig, rate_rule: str, spiking_rule: str) -> list[CompareConfig]:
-    """The demo's comparison: one grid per batch size (batch 1 on the smaller online budget)."""
+    """The demo's comparison: one grid per batch size; batch 1 (online) on its own budget and learning rates."""
     return [
         CompareConfig(
             dataset=config.dataset, neurons=("rate", "spiking"), norms=("none", "bn", "ip", "fitted"),
-            lrs=config.lrs, seeds=config.seeds, batch_sizes=(batch,), epochs=config.epochs,
+            lrs=config.online_lrs if batch == 1 else config.lrs, seeds=config.seeds, batch_sizes=(batch,), epochs=config.epochs,
             n_train=config.online_n_train if batch == 1 else config.n_train, n_test=config.n_test,
             depth=config.depth, width=config.width, time_steps=config.time_steps,
             target_accuracy=config.target_accuracy, rate_rule=rate_rule, spiking_rule=spiking_rule,

@@ -15,8 +15,11 @@ CNNs), ``wn`` (weight norm), ``ip-triesch`` / ``ip-infomax`` / ``ip-gaussian``
 (:class:`FittedHomeostasis` of a fitted rule file), ``scaling`` (:class:`SynapticScaling`),
 ``oja`` (:class:`OjaLinear`), ``dale`` (:class:`DaleLinear`, with ReLU as in Cornford et al.).
 Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`` /
-``homeostatic`` (:class:`HomeostaticLeaky`), ``fitted:<rule>`` (HomeostaticLeaky of a fitted
-``lif-ip`` rule). Spiking nets rate-code their input (a Bernoulli spike per pixel per step with
+``homeostatic`` (:class:`HomeostaticLeaky`), ``fitted:<rule>`` (the fitted rule's equilibrium
+map as a :class:`FittedHomeostasis` normaliser of each neuron's synaptic current, gain =
+c sigma^-p and bias = d - s gain mu from running statistics, before a plain Leaky neuron:
+the rule's biological time constants of tens of milliseconds and 10 Hz target do not fit a
+net of ``time_steps`` steps, its normalisation does). Spiking nets rate-code their input (a Bernoulli spike per pixel per step with
 probability equal to the pixel value) for ``time_steps`` steps; the readout is the output
 layer's spike count (``"count"``) or its mean membrane potential (``"membrane"``).
 """
@@ -183,9 +186,17 @@ def _step(neuron: nn.Module, current: torch.Tensor, state: Any):
 def _spiking_neuron(norm: str, width: int, time_steps: int) -> nn.Module:
     if norm in ("ip", "homeostatic"):
         return HomeostaticLeaky(width, net_params(time_steps))
-    if norm.startswith("fitted:"):
-        return HomeostaticLeaky.from_rule(load_rule(norm[7:]), width)
     return snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
+
+
+def _spiking_norm(norm: str, width: int, time_steps: int, bntt: type) -> nn.Module | None:
+    """The per-time-step current normaliser of a hidden block (indexed by time step), or None."""
+    if norm == "bn":
+        return bntt(width, time_steps)
+    if norm.startswith("fitted:"):
+        shared = FittedHomeostasis.from_rule(load_rule(norm[7:]), width, transfer_name="identity")
+        return nn.ModuleList([shared] * time_steps)
+    return None
 
 
 def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
@@ -203,7 +214,7 @@ def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[i
                     for i, c in enumerate(sizes[:-1])]
         synapses.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n_classes)))
         bntt = snn.BatchNormTT2d
-    norms = [bntt(width, time_steps) if norm == "bn" else None for _ in synapses[:-1]] + [None]
+    norms = [_spiking_norm(norm, width, time_steps, bntt) for _ in synapses[:-1]] + [None]
     neurons = [_spiking_neuron(norm, width, time_steps) for _ in synapses[:-1]]
     neurons.append(snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero"))
     return SpikingNet(synapses, norms, neurons, time_steps, readout, in_shape)

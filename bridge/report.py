@@ -133,7 +133,7 @@ def build_report(store: Store) -> str:
     versions = package_versions()
     data = {"compare": compare_numbers, "rules": rules_numbers, "sims": sims_numbers}
     embedded = json.dumps(data, default=str).replace("</", "<\\/")
-    generated = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>homeobridge report</title><style>{STYLE}</style></head>
 <body>

@@ -91,3 +91,16 @@ def run(name: str, overrides: list[str] | None = None, backend: str = "numpy",
             node = h5 if group == "/" else h5.require_group(group)
             node.attrs.update(values)
     return store.path_for(KIND, name, config)
+
+
+def run_with_progress(name: str, overrides: list[str] | None, backend: str, store: Store,
+                      enabled: bool = True) -> Path:
+    """:func:`run` behind a rich progress bar of the simulated fraction."""
+    from bridge.progress import progress_bar
+
+    with progress_bar(enabled) as progress:
+        task = progress.add_task(f"sim {name} (% simulated)", total=100)
+        path = run(name, overrides, backend, store,
+                   report=lambda fraction: progress.update(task, completed=100 * fraction))
+        progress.update(task, completed=100)
+    return path

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.compare import CompareConfig, cells, compare, load_history, summarise, summary_table
+from bridge.compare import CompareConfig, cells, compare, load_history
 from bridge.report import write_report
 from bridge.store import Store, open_run
 

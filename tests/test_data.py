@@ -19,7 +19,7 @@ needs_fashion = pytest.mark.skipif(
 def test_fashion_mnist_is_60000_plus_10000_balanced_images():
     ds = data.load("fashion-mnist")
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
-    assert ds.x_train.dtype == torch.float32 and 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert ds.x_train.dtype == torch.float32 and ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
     assert torch.equal(torch.bincount(ds.y_train), torch.full((10,), 6000))
     assert torch.equal(torch.bincount(ds.y_test), torch.full((10,), 1000))
 

@@ -97,7 +97,8 @@ def test_eval_mode_freezes_plastic_state(name):
     frozen = _plastic_state(layer.eval())
     with torch.no_grad():
         for _ in range(3):
-            layer(torch.rand(4, 6, 3, 3) if name.startswith("ip2d") else torch.rand(4, 5 if name in ("scaling", "oja", "dale") else 6))
+            width = 5 if name in ("scaling", "oja", "dale") else 6
+            layer(torch.rand(4, 6, 3, 3) if name.startswith("ip2d") else torch.rand(4, width))
     after_step(plastic_modules(layer))
     assert all(torch.equal(frozen[k], v) for k, v in layer.state_dict().items())
 
@@ -145,7 +146,8 @@ def test_fitted_equilibrium_reaches_the_fitted_map_at_any_batch_size(batch):
     eq = rule.equilibrium
     gain = eq.c * sigma ** (-eq.p)
     torch.testing.assert_close(layer.gain, gain, rtol=0.1, atol=0)
-    torch.testing.assert_close(layer.bias, eq.d - eq.s * gain * mu, rtol=0, atol=0.15 * (1 + gain * mu.abs()).max().item())
+    tolerance = 0.15 * (1 + gain * mu.abs()).max().item()
+    torch.testing.assert_close(layer.bias, eq.d - eq.s * gain * mu, rtol=0, atol=tolerance)
 
 
 def test_fitted_online_runs_the_source_rule_at_the_fitted_rates():

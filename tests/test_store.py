@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import h5py
@@ -53,10 +52,9 @@ def test_same_config_is_found_complete_and_other_config_is_not(tmp_path):
 
 def test_exception_inside_write_leaves_nothing(tmp_path):
     store = Store(tmp_path)
-    with pytest.raises(RuntimeError):
-        with store.write("sims", "example", CONFIG, 0) as h5:
-            h5.create_dataset("x", data=np.zeros(3))
-            raise RuntimeError("simulation failed")
+    with pytest.raises(RuntimeError), store.write("sims", "example", CONFIG, 0) as h5:
+        h5.create_dataset("x", data=np.zeros(3))
+        raise RuntimeError("simulation failed")
     assert list((tmp_path / "sims" / "example").iterdir()) == []
     assert store.find_run("sims", "example", CONFIG) is None
 
@@ -145,9 +143,8 @@ def test_newer_schema_is_a_store_error(good_run):
 
 
 def test_missing_dataset_is_a_store_error(good_run):
-    with open_run(good_run) as run:
-        with pytest.raises(StoreError, match=r"missing dataset 'final/bias'"):
-            run.array("final/bias")
+    with open_run(good_run) as run, pytest.raises(StoreError, match=r"missing dataset 'final/bias'"):
+        run.array("final/bias")
 
 
 def test_wrong_kind_is_a_store_error(good_run):

@@ -79,13 +79,19 @@ class FittedHomeostasis(nn.Module):
         return RATE_RULES[key]
 
     @classmethod
-    def from_rule(cls, rule: Any, n: int, mode: str = "equilibrium") -> FittedHomeostasis:
-        """The layer of ``n`` units executing a fitted ``bridge.rules.Rule`` (or any object with its fields)."""
+    def from_rule(
+        cls, rule: Any, n: int, mode: str = "equilibrium", transfer_name: str | None = None
+    ) -> FittedHomeostasis:
+        """The layer of ``n`` units executing a fitted ``bridge.rules.Rule`` (or any object with its fields).
+
+        ``transfer_name`` replaces the rule's transfer: ``"identity"`` makes the layer a
+        normaliser of the current that a spiking neuron then integrates.
+        """
         if rule.equilibrium is None:
             raise UserError(f"rule {rule.name!r} is a {rule.kind} rule with no equilibrium map")
         eq, dyn = rule.equilibrium, rule.dynamics
         return cls(
-            n, rule.transfer, float(eq.p), float(eq.c), float(eq.s), float(eq.d),
+            n, transfer_name or rule.transfer, float(eq.p), float(eq.c), float(eq.s), float(eq.d),
             float(dyn.tau_samples), mode, float(dyn.eta_gain), float(dyn.eta_bias),
             rule.model, dict(rule.targets), rule.name,
         )
@@ -106,8 +112,9 @@ class FittedHomeostasis(nn.Module):
         self.running_mean.lerp_(units.mean(0), weight)
         self.running_sq.lerp_(units.square().mean(0), weight)
         sigma = (self.running_sq - self.running_mean.square()).clamp_min(_EPS).sqrt()
-        self.gain.copy_(self.c * sigma.pow(-self.p))
-        self.bias.copy_(self.d - self.s * self.gain * self.running_mean)
+        # new tensors, not in-place: an earlier forward (a previous time step) may hold the old ones
+        self.gain = self.c * sigma.pow(-self.p)
+        self.bias = self.d - self.s * self.gain * self.running_mean
 
     def save(self, path: str | Path, rule: Any = None) -> Path:
         """Write the layer (its constructor arguments, state_dict and optionally the full rule) to ``path``."""
