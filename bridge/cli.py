@@ -50,10 +50,14 @@ def print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def _cell(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     """A markdown table (the format of every table homeobridge prints or writes)."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -257,6 +261,7 @@ def train(
     print(markdown_table(list(summary), [list(summary.values())]))
     if summary["status"] != "ok":
         console.print(f"[red]{summary['message']}[/red]")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the app, turning user mistakes into one line and exit 2."""

@@ -65,7 +65,8 @@ def compare_configs(config: DemoConfig, rate_rule: str, spiking_rule: str) -> li
     return [
         CompareConfig(
             dataset=config.dataset, neurons=("rate", "spiking"), norms=("none", "bn", "ip", "fitted"),
-            lrs=config.online_lrs if batch == 1 else config.lrs, seeds=config.seeds, batch_sizes=(batch,), epochs=config.epochs,
+            lrs=config.online_lrs if batch == 1 else config.lrs, seeds=config.seeds,
+            batch_sizes=(batch,), epochs=config.epochs,
             n_train=config.online_n_train if batch == 1 else config.n_train, n_test=config.n_test,
             depth=config.depth, width=config.width, time_steps=config.time_steps,
             target_accuracy=config.target_accuracy, rate_rule=rate_rule, spiking_rule=spiking_rule,

@@ -405,11 +405,7 @@ def rule_table(rules: list[Rule]) -> str:
 
     rows = [rule_summary(rule) for rule in rules]
     headers = list(dict.fromkeys(key for row in rows for key in row))
-    return markdown_table(headers, [[_cell(row.get(key, "")) for key in headers] for row in rows])
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return markdown_table(headers, [[row.get(key, "") for key in headers] for row in rows])
 
 
 def rule_report(rule: Rule) -> str:
@@ -419,13 +415,13 @@ def rule_report(rule: Rule) -> str:
     rows: list[list[Any]] = []
     eq, dyn, sc = rule.equilibrium, rule.dynamics, rule.scaling
     if eq is not None:
-        rows += [[k, _cell(getattr(eq, k)), _ci(getattr(eq, f"{k}_ci"))] for k in "pcsd"]
+        rows += [[k, getattr(eq, k), _ci(getattr(eq, f"{k}_ci"))] for k in "pcsd"]
         rows += [["R2 (log gain, bias)", f"{eq.r2_gain:.4f}, {eq.r2_bias:.4f}", ""],
                  ["BN gamma, beta", f"{eq.bn_gamma:.4g}, {eq.bn_beta:.4g}", ""],
                  ["BN-correspondence score", f"{eq.bn_score:.4f}", eq.verdict]]
     if sc is not None:
-        rows += [["scaling rate (1/s)", _cell(sc.rate), _ci(sc.rate_ci)],
-                 ["scaling target (Hz)", _cell(sc.target), _ci(sc.target_ci)],
+        rows += [["scaling rate (1/s)", sc.rate, _ci(sc.rate_ci)],
+                 ["scaling target (Hz)", sc.target, _ci(sc.target_ci)],
                  ["R2 (rate relaxation)", f"{sc.r2:.4f}", ""]]
     rows += [["tau_gain, tau_bias (s)", f"{dyn.tau_gain:.4g}, {dyn.tau_bias:.4g}", ""],
              ["eta_gain, eta_bias (/sample)", f"{dyn.eta_gain:.4g}, {dyn.eta_bias:.4g}",
