@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 
 def png(fig) -> bytes:
@@ -64,8 +64,11 @@ def accuracy_vs_lr(summary: dict, neurons: list[str]) -> bytes:
     for (neuron, norm, batch), by_lr in groups.items():
         lrs = sorted(by_lr)
         axes[neuron].plot(lrs, [np.mean(by_lr[lr]) for lr in lrs], marker="o", label=f"{norm} (b={batch})")
+    all_lrs = sorted({r["lr"] for r in summary["runs"]})
     for ax in axes.values():
         ax.set_xscale("log")
+        ax.set_xticks(all_lrs, [f"{lr:g}" for lr in all_lrs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("learning rate")
         ax.axhline(summary["train_threshold"], color="grey", ls=":", lw=1)
         ax.legend(fontsize=7)
