@@ -217,15 +217,11 @@ def _row(row: dict, group: list[dict], config: CompareConfig, threshold: float) 
     )
 
 
-def _groups(items: list, keys: tuple[str, ...]) -> list[tuple[tuple, list]]:
-    """Items (cells, or (cell, result) pairs) grouped by ``keys`` of the cell, in first-seen order."""
-    def key_of(item) -> tuple:
-        cell = item[0] if isinstance(item, tuple) else item
-        return tuple(cell[k] for k in keys)
-
+def _groups(pairs: list[tuple[dict, Path | str]], keys: tuple[str, ...]) -> list[tuple[tuple, list]]:
+    """(cell, result) pairs grouped by ``keys`` of the cell, in first-seen order."""
     groups: dict[tuple, list] = {}
-    for item in items:
-        groups.setdefault(key_of(item), []).append(item)
+    for cell, result in pairs:
+        groups.setdefault(tuple(cell[k] for k in keys), []).append((cell, result))
     return list(groups.items())
 
 

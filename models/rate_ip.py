@@ -7,7 +7,8 @@ the torch rendering (a pure function of tensors) side by side. Both integrate
     da/dt = eta * A(x, y, a),     db/dt = eta * B(x, y, a)
 
 Brian2 with the forward-Euler method at step ``dt`` (``eta`` in Hz); torch with one update
-per sample, ``a += eta_sample * A``, ``b += eta_sample * B`` with ``eta_sample = eta * dt``.
+per sample (:meth:`RateIPRule.torch_step`), ``a += eta_sample * A``, ``b += eta_sample * B``
+with ``eta_sample = eta * dt``.
 Driven by the same input sequence the two give the same trajectories
 (``tests/test_rule_agreement.py``).
 
@@ -71,16 +72,17 @@ eta : Hz (constant)
         return TRANSFER_TORCH[self.transfer]
 
     def torch_step(
-        self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eta: float, **targets: float
+        self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+        eta_gain: float, eta_bias: float, min_gain: float = 0.0, **targets: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Euler step of the rule for a batch ``x`` (batch, units); drives averaged over the batch.
+        """One Euler step of the rule on samples ``x`` (samples, units) with outputs y = f(a x + b).
 
-        Returns the new ``(a, b)``; pure, no state is changed in place.
+        Drives averaged over the samples; separate rates for gain and bias; the gain kept
+        >= ``min_gain``. Returns new ``(a, b)`` tensors: pure, no state is changed in place.
         """
-        params = {**self.targets, **targets}
-        y = self.transfer_fn()(a * x + b)
-        gain_drive, bias_drive = self.torch_drives(x, y, a, **params)
-        return a + eta * gain_drive.mean(0), b + eta * bias_drive.mean(0)
+        gain_drive, bias_drive = self.torch_drives(x, y.detach(), a, **{**self.targets, **targets})
+        new_gain = (a + eta_gain * gain_drive.mean(0)).clamp_min(min_gain)
+        return new_gain, b + eta_bias * bias_drive.mean(0)
 
 
 def params_dataclass(rule: RateIPRule) -> type:

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bridge.config import apply_overrides, to_dict
 from bridge.errors import UserError
-from bridge.store import Store
+from bridge.store import Store, write_arrays
 from sims import information, ip, scaling
 from sims.backend import brian_backend, check
 
@@ -85,8 +83,7 @@ def run(name: str, overrides: list[str] | None = None, backend: str = "numpy",
         brian2.seed(cfg.seed)
         arrays, attrs = spec.function(cfg, finish, report if backend != "cpp_standalone" else None)
     with store.write(KIND, name, config, cfg.seed) as h5:
-        for key, value in arrays.items():
-            h5.create_dataset(key, data=np.asarray(value))
+        write_arrays(h5, arrays)
         for group, values in attrs.items():
             node = h5 if group == "/" else h5.require_group(group)
             node.attrs.update(values)

@@ -30,7 +30,7 @@ from torch import nn
 
 from bridge.errors import UserError
 from bridge.layers._units import as_units, per_unit, transfer
-from bridge.layers.ip import RATE_RULES, rule_update
+from bridge.layers.ip import RATE_RULES
 
 MODES = ("online", "equilibrium")
 _EPS = 1e-5
@@ -101,9 +101,10 @@ class FittedHomeostasis(nn.Module):
             self._equilibrium(as_units(x))
         y = self.transfer(per_unit(self.gain, x) * x + per_unit(self.bias, x))
         if self.training and self.mode == "online":
-            self.gain, self.bias = rule_update(
-                self.source, as_units(x), as_units(y), self.gain, self.bias, self.eta_gain,
-                self.eta_bias, self.targets, _EPS)
+            with torch.no_grad():
+                self.gain, self.bias = self.source.torch_step(
+                    as_units(x), as_units(y), self.gain, self.bias, self.eta_gain, self.eta_bias,
+                    _EPS, **self.targets)
         return y
 
     @torch.no_grad()

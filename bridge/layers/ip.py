@@ -42,20 +42,6 @@ def rate_rule(name: str) -> RateIPRule:
         raise UserError(f"unknown IP rule {name!r}; choose one of {', '.join(RATE_RULES)}") from None
 
 
-@torch.no_grad()
-def rule_update(rule: RateIPRule, x: torch.Tensor, y: torch.Tensor, gain: torch.Tensor,
-                bias: torch.Tensor, eta_gain: float, eta_bias: float, targets: dict,
-                min_gain: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``rule.torch_step`` given the outputs y = f(gain x + bias) already computed, with
-    separate rates for gain and bias and the gain kept >= ``min_gain``; new tensors.
-
-    (x, y) are (samples, units); the drives are averaged over the samples.
-    """
-    gain_drive, bias_drive = rule.torch_drives(x, y.detach(), gain, **targets)
-    new_gain = (gain + eta_gain * gain_drive.mean(0)).clamp_min_(min_gain)
-    return new_gain, bias + eta_bias * bias_drive.mean(0)
-
-
 class IntrinsicPlasticity(nn.Module):
     """y = f(a x + b) with a, b adapted by a local IP rule; drop-in where BatchNorm1d goes.
 
@@ -100,8 +86,8 @@ class IntrinsicPlasticity(nn.Module):
     @torch.no_grad()
     def adapt(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One step of the rule on the batch ``x`` with outputs y = f(a x + b)."""
-        self.gain, self.bias = rule_update(self.rule, as_units(x), as_units(y), self.gain, self.bias,
-                                           self.eta, self.eta, self.targets, self.min_gain)
+        self.gain, self.bias = self.rule.torch_step(as_units(x), as_units(y), self.gain, self.bias,
+                                                    self.eta, self.eta, self.min_gain, **self.targets)
 
     def extra_repr(self) -> str:
         return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"
