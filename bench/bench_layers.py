@@ -13,8 +13,8 @@ import torch
 from _timing import best_times, report
 from torch import nn
 
-from bridge.layers import FittedHomeostasis, IntrinsicPlasticity
-from bridge.rules import Dynamics, Equilibrium, Rule
+from bridge.fitting.rules import Dynamics, Equilibrium, Rule
+from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity
 
 BATCH, UNITS = 256, 1024
 
@@ -23,7 +23,8 @@ def _rule() -> Rule:
     eq = Equilibrium(p=1.0, c=1.0, s=1.0, d=0.0, p_ci=(1, 1), c_ci=(1, 1), s_ci=(1, 1), d_ci=(0, 0),
                      r2_gain=1, r2_bias=1, r2=1, bn_gamma=1, bn_beta=0, bn_score=1, verdict="")
     return Rule(name="bench", kind="intrinsic", model="rate-ip-triesch", transfer="sigmoid",
-                targets={"mu_target": 0.1}, dynamics=Dynamics(0.1, 0.1, 0.001), fit_quality={},
+                targets={"mu_target": 0.1}, dynamics=Dynamics(tau_gain=0.1, tau_bias=0.1, sample_dt=0.001),
+                fit_quality={},
                 source_runs=[], model_params={}, equations="", equilibrium=eq)
 
 

@@ -14,8 +14,8 @@ import torch
 from _timing import best_times, report
 from snntorch import surrogate
 
-from bridge.layers import HomeostaticLeaky
-from bridge.layers.spiking import net_params
+from bridge.learning.layers import HomeostaticLeaky
+from bridge.learning.layers.spiking import net_params
 
 BATCH, UNITS, STEPS = 256, 1024, 10
 

@@ -1,4 +1,4 @@
-"""Our training loop (bridge.train.train_epoch) vs a minimal hand-written loop.
+"""Our training loop (bridge.learning.train.train_epoch) vs a minimal hand-written loop.
 
 Same model, data, optimiser and shuffling; the minimal loop does only zero_grad / forward /
 loss / backward / step over the shuffled batches, ours also samples per-layer gradient norms,
@@ -17,8 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from bridge.data import fashion_mnist_dir, load
-from bridge.train import TrainConfig, build, make_optimizer, train_epoch
+from bridge.learning.data import fashion_mnist_dir, load
+from bridge.learning.train import TrainConfig, build, make_optimizer, train_epoch
 
 
 def minimal_epoch(net, optimizer, x, y, batch_size, generator) -> None:

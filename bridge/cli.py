@@ -1,8 +1,10 @@
-"""The ``homeobridge`` command line (typer).
+"""The ``homeobridge`` command line (typer): the top layer, imported by nothing.
 
-Every user mistake (a bad name, a bad ``--set``, an unreadable file) is a
-:class:`bridge.errors.UserError` (``StoreError`` is one): :func:`main` prints it as one line
-on stderr and exits 2, never with a traceback.
+It parses, resolves the results store (``--results``, else ``$HOMEOBRIDGE_RESULTS``, else
+``./results``: the only place that reads them) and passes it down explicitly, and prints.
+Every user mistake (a bad name, a bad ``--set``, an unreadable file, an unwritable output) is
+a :class:`bridge.core.errors.UserError` (``StoreError`` is one): :func:`main` prints it as one
+line on stderr and exits 2, never with a traceback, and before any work starts.
 """
 
 from __future__ import annotations
@@ -17,8 +19,25 @@ from rich.console import Console
 from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
-from bridge.errors import UserError
-from bridge.store import ENV_RESULTS, Store
+import sims
+from bridge.core.config import apply_overrides
+from bridge.core.errors import UserError
+from bridge.core.store import Stopwatch, Store, check_writable, open_run
+from bridge.core.tables import markdown_table
+from bridge.experiments.compare import CompareConfig, export_plots
+from bridge.experiments.compare import compare as run_compare
+from bridge.experiments.demo import DemoConfig
+from bridge.experiments.demo import demo as run_demo
+from bridge.experiments.environment import environment_report
+from bridge.experiments.report import write_report
+from bridge.fitting.rules import list_rules, load_rule, rule_report, rule_summary, rule_table, save_rule
+from bridge.fitting.runs import fit_run
+from bridge.learning.export import ExportConfig, export_torch
+from bridge.learning.train import TrainConfig, summarise
+from bridge.learning.train import train as run_train
+from models import listing as model_listing
+
+ENV_RESULTS = "HOMEOBRIDGE_RESULTS"
 
 app = typer.Typer(
     help="homeobridge: biological homeostasis (Brian2) fitted to gain/bias rules, "
@@ -28,21 +47,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+warn = Console(stderr=True)
+
+
+def results_root(given: Path | None) -> Path:
+    """``--results``, else ``$HOMEOBRIDGE_RESULTS``, else ``./results``."""
+    return given if given is not None else Path(os.environ.get(ENV_RESULTS) or "results")
 
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     results: Path | None = typer.Option(
         None, "--results", help=f"results directory (default ${ENV_RESULTS} or ./results)"
     ),
 ) -> None:
-    if results is not None:
-        os.environ[ENV_RESULTS] = str(results)
+    ctx.obj = results_root(results)
 
 
-def store() -> Store:
-    """The results store chosen by ``--results`` / ``$HOMEOBRIDGE_RESULTS``."""
-    return Store()
+def store(ctx: typer.Context) -> Store:
+    """The results store chosen by ``--results`` / ``$HOMEOBRIDGE_RESULTS`` (StoreError if it is a file)."""
+    return Store(ctx.obj)
 
 
 def print_json(obj: object) -> None:
@@ -50,23 +75,10 @@ def print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-def _cell(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
-    """A markdown table (the format of every table homeobridge prints or writes)."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 @app.command()
-def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Package versions, data sets found, CUDA, and the Brian2 code-generation targets that work here."""
-    from bridge.environment import environment_report
-
-    report = environment_report()
+    report = environment_report(store(ctx).root)
     if as_json:
         print_json(report)
         return
@@ -83,16 +95,20 @@ def info(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> No
 
 @app.command()
 def runs(
+    ctx: typer.Context,
     kind: str | None = typer.Argument(None, help="only runs of this kind (sims, rules, train, compare)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """A table of the complete runs in the results store."""
-    listed = store().list_runs(kind)
+    """A table of the complete runs in the results store; each unreadable file is named on stderr."""
+    chosen = store(ctx)
+    listed, problems = chosen.scan(kind)
+    for problem in problems:
+        print(f"homeobridge: warning: {problem}", file=sys.stderr)
     if as_json:
         print_json([run.to_dict() for run in listed])
         return
     if not listed:
-        console.print(f"no runs in {store().root}" + (f" of kind {kind!r}" if kind else ""))
+        console.print(f"no runs in {chosen.root}" + (f" of kind {kind!r}" if kind else ""))
         return
     rows = [[r.kind, r.name, r.run_id, r.seed, r.finished, f"{r.wall_seconds:.1f}"] for r in listed]
     print(markdown_table(["kind", "name", "run", "seed", "finished", "wall s"], rows))
@@ -101,9 +117,7 @@ def runs(
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The Brian2 models: equations (with units), parameters and their sources."""
-    from models import listing
-
-    described = listing()
+    described = model_listing()
     if as_json:
         print_json(described)
         return
@@ -117,16 +131,16 @@ def models(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> 
 
 @app.command()
 def sim(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="experiment: fi-curve, homeostasis-sweep, scaling, information"),
     sets: list[str] | None = typer.Option(None, "--set", help="override a config field, key=value (repeatable)"),
     backend: str = typer.Option("numpy", "--backend", help="Brian2 target: numpy, cython, cpp_standalone"),
+    rerun: bool = typer.Option(False, "--rerun", help="simulate again even when the run is complete"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Run a Brian2 experiment and write it to the results store (skipped when already complete)."""
-    import sims
-
     sims.configure(name, sets, backend)  # a bad name, --set or backend fails before Brian2 loads
-    path = sims.run_with_progress(name, sets, backend, store(), enabled=not as_json)
+    path = sims.run_with_progress(name, sets, backend, store(ctx), enabled=not as_json, rerun=rerun)
     if as_json:
         print_json({"name": name, "path": str(path)})
     else:
@@ -138,18 +152,15 @@ SET_HELP = "override a configuration field, key=value (repeatable; lists comma-s
 
 @app.command()
 def compare(
+    ctx: typer.Context,
     overrides: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    rerun: bool = typer.Option(False, "--rerun", help="train every cell again, even when complete"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train the grid neuron x norm x learning rate x seed x batch size; skip runs already complete."""
-    from bridge.compare import CompareConfig, export_plots
-    from bridge.compare import compare as run_compare
-    from bridge.config import apply_overrides
-    from bridge.store import open_run
-
     config = apply_overrides(CompareConfig(), overrides)
-    path = run_compare(config, store(), progress=not (quiet or as_json))
+    path = run_compare(config, store(ctx), progress=not (quiet or as_json), rerun=rerun)
     with open_run(path, "compare") as run:
         if as_json:
             print_json({"run": str(path), "rows": json.loads(run.h5.attrs["summary"])})
@@ -162,29 +173,25 @@ def compare(
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     overrides: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the tables and report path as JSON"),
 ) -> None:
     """The whole pipeline on defaults: sweeps, fits, export, compare on Fashion-MNIST, report."""
-    from bridge.config import apply_overrides
-    from bridge.demo import DemoConfig
-    from bridge.demo import demo as run_demo
-
     config = apply_overrides(DemoConfig(), overrides)
-    result = run_demo(config, store(), Console(stderr=True) if as_json else console)
+    result = run_demo(config, store(ctx), warn if as_json else console)
     if as_json:
         print_json(result)
 
 
 @app.command()
 def report(
+    ctx: typer.Context,
     results: Path | None = typer.Argument(None, help="results directory (default: the store)"),
     output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default RESULTS/report.html)"),
 ) -> None:
     """Write one self-contained HTML page: comparisons, fitted rules, simulations, provenance."""
-    from bridge.report import write_report
-
-    chosen = Store(results) if results is not None else store()
+    chosen = Store(results) if results is not None else store(ctx)
     if not chosen.root.is_dir():
         raise UserError(f"{chosen.root}: no such results directory")
     console.print(f"report: {write_report(chosen, output)}")
@@ -192,16 +199,15 @@ def report(
 
 @app.command()
 def fit(
+    ctx: typer.Context,
     run: str = typer.Argument(..., help="a sims run: file path or run id"),
     name: str | None = typer.Option(None, "--name", help="rule name (default: the run's model)"),
     as_json: bool = typer.Option(False, "--json", help="print the rule as JSON"),
 ) -> None:
     """Fit a homeostasis-sweep or scaling run to the gain/bias form and write the rule (docs/fitting.md)."""
-    from bridge.fit import fit_run
-    from bridge.rules import rule_report, save_rule
-
-    rule = fit_run(run, store(), name)
-    path = save_rule(rule, store())
+    clock = Stopwatch()
+    rule = fit_run(run, store(ctx), name)
+    path = save_rule(rule, store(ctx), clock)
     if as_json:
         print_json({**rule.to_dict(), "path": str(path)})
         return
@@ -210,51 +216,45 @@ def fit(
 
 
 @app.command()
-def rules(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def rules(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """A table of the fitted rules in the store."""
-    from bridge.rules import list_rules, rule_summary, rule_table
-
-    listed = list_rules(store())
+    listed = list_rules(store(ctx))
     if as_json:
         print_json([rule_summary(rule) for rule in listed])
     elif listed:
         print(rule_table(listed))
     else:
-        console.print(f"no rules in {store().root / 'rules'}: run `homeobridge fit RUN`")
+        console.print(f"no rules in {store(ctx).root / 'rules'}: run `homeobridge fit RUN`")
 
 
 @app.command()
 def export(
+    ctx: typer.Context,
     rule: str = typer.Argument(..., help="rule name in the store, or a rule file"),
     to: str = typer.Option("torch", "--to", help="target framework (torch)"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write the layer to"),
-    units: int = typer.Option(128, "--units", help="number of units (width) of the layer"),
+    units: int = typer.Option(128, "--units", help="number of units (width) of the layer, >= 1"),
     mode: str = typer.Option("equilibrium", "--mode", help="equilibrium | online"),
 ) -> None:
     """Write a fitted rule as a ready layer; prints the two lines that load it."""
-    from bridge.rules import export_torch, load_rule
-
-    if to != "torch":
-        raise UserError(f"--to {to!r}: only 'torch' is supported")
-    print("\n".join(export_torch(load_rule(rule, store()), output, units, mode)))
-
+    config = apply_overrides(ExportConfig(), [f"to={to}", f"units={units}", f"mode={mode}"])
+    check_writable(output)
+    print("\n".join(export_torch(load_rule(rule, store(ctx)), output, config)))
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     overrides: list[str] | None = typer.Option(
         None, "--set", help="key=value on TrainConfig (dataset, norm, depth, lr, batch_size, ...)"
     ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda"),
+    rerun: bool = typer.Option(False, "--rerun", help="train again even when the run is complete"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Train one network (rate or spiking, any norm) and store its per-epoch history."""
-    from bridge.config import apply_overrides
-    from bridge.train import TrainConfig, summarise
-    from bridge.train import train as run_train
-
     config = apply_overrides(TrainConfig(), [f"device={device}", *(overrides or [])])
-    summary = summarise(run_train(config, store(), progress=not as_json))
+    summary = summarise(run_train(config, store(ctx), progress=not as_json, rerun=rerun))
     if as_json:
         print_json(summary)
         return

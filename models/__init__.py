@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.errors import UserError
+from bridge.core.errors import UserError
 from models import (
     adaptive_threshold,
     dale,

@@ -93,7 +93,7 @@ def equations(input_equation: str) -> str:
 def build(n: int, params: AdaptiveThresholdParams, input_equation: str, dt=None,
           name: str = "adaptive_threshold"):
     """A NeuronGroup of ``n`` Diehl & Cook neurons at rest with theta = 0 (method 'euler')."""
-    from brian2 import NeuronGroup
+    from brian2 import NeuronGroup  # brian2 is heavy: imported only to build or run a network
 
     values = brian2_values(params)
     group = NeuronGroup(n, equations(input_equation), threshold=THRESHOLD, reset=RESET,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from models.params import param
@@ -60,8 +61,7 @@ def build(x_in, w_ex, w_ix, w_ei, alpha, g, b, dt=None):
 
     The input group reads the TimedArray ``x_in(t, i)``.
     """
-    import numpy as np
-    from brian2 import NeuronGroup, Synapses
+    from brian2 import NeuronGroup, Synapses  # brian2 is heavy: imported only to build or run a network
 
     n_e, n_in = np.shape(w_ex)
     n_i = np.shape(w_ix)[0]

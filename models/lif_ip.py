@@ -158,7 +158,7 @@ def build(n: int, params: LifIPParams, input_equation: str, dt=None, name: str =
     Rule parameters are per-neuron ``(constant)`` variables (set them per condition after
     building); time constants and potentials live in the group's namespace.
     """
-    from brian2 import NeuronGroup
+    from brian2 import NeuronGroup  # brian2 is heavy: imported only to build or run a network
 
     values = brian2_values(params)
     group = NeuronGroup(
@@ -185,7 +185,7 @@ theta : 1 (linked)
 
 def build_frozen(n: int, params: LifIPParams, dt=None, name: str = "lif_ip_frozen"):
     """``n`` lif-ip neurons without plasticity, constant input ``I``; link ``gain`` and ``theta``."""
-    from brian2 import NeuronGroup
+    from brian2 import NeuronGroup  # brian2 is heavy: imported only to build or run a network
 
     values = brian2_values(params)
     return NeuronGroup(n, FROZEN_EQUATIONS, threshold=THRESHOLD, reset="v -= delta_v",

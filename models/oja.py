@@ -46,7 +46,7 @@ def build(n_in: int, params: OjaParams, x_in, weights, dt=None):
 
     ``weights`` (n_in,) are the initial w; integration by forward Euler.
     """
-    from brian2 import NeuronGroup, Synapses
+    from brian2 import NeuronGroup, Synapses  # brian2 is heavy: imported only to build or run a network
 
     values = brian2_values(params)
     inputs = NeuronGroup(n_in, INPUT_EQUATIONS, namespace={"x_in": x_in}, dt=dt, name="oja_in")

@@ -24,7 +24,7 @@ def unit_of(params: Any, name: str) -> str:
 
 def brian2_values(params: Any) -> dict[str, Any]:
     """``{name: value * unit}`` for every field: a Brian2 namespace or per-neuron values."""
-    import brian2
+    import brian2  # brian2 is heavy: imported only to build or run a network
 
     out = {}
     for f in dataclasses.fields(params):

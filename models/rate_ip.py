@@ -18,9 +18,11 @@ The output is instantaneous in x, as in the rules' derivations: there is no rate
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 
 import torch
+
+from models.params import param
 
 TRANSFER_BRIAN2 = {
     "sigmoid": "1 / (1 + exp(-u))",
@@ -90,10 +92,6 @@ def params_dataclass(rule: RateIPRule) -> type:
 
     ``eta`` is the learning rate per sample (per Euler step); the target parameters follow.
     """
-    from dataclasses import make_dataclass
-
-    from models.params import param
-
     fields = [("eta", float, param(rule.eta, doc="learning rate per sample (eta * dt per step)"))]
     fields += [(key, float, param(value, doc="target parameter")) for key, value in rule.targets.items()]
     return make_dataclass(f"{rule.name.capitalize()}IPParams", fields, frozen=True)
@@ -102,7 +100,7 @@ def params_dataclass(rule: RateIPRule) -> type:
 def build(rule: RateIPRule, n: int, params, input_equation: str, dt, name: str = "rate_ip"):
     """A NeuronGroup of ``n`` IP neurons (method 'euler', a = 1, b = 0) with the rule's per-neuron
     constants set from ``params``; Brian2's eta (Hz) is ``params.eta / dt``."""
-    from brian2 import NeuronGroup
+    from brian2 import NeuronGroup  # brian2 is heavy: imported only to build or run a network
 
     group = NeuronGroup(n, rule.brian2_equations(input_equation), method="euler", dt=dt, name=name)
     group.a = 1.0

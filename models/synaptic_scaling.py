@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from models.params import brian2_values, param
@@ -79,8 +80,7 @@ def build(inputs, n_post: int, params: SynapticScalingParams, weights, dt=None):
     ``inputs`` (e.g. a PoissonGroup) has ``n_post * k`` neurons; input ``i`` projects to neuron
     ``i // k`` with initial weight ``weights[i]`` (volt). Forward-Euler integration.
     """
-    import numpy as np
-    from brian2 import NeuronGroup, Synapses
+    from brian2 import NeuronGroup, Synapses  # brian2 is heavy: imported only to build or run a network
 
     values = brian2_values(params)
     neurons = NeuronGroup(n_post, NEURON_EQUATIONS, threshold=THRESHOLD, reset=RESET,

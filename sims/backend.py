@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bridge.errors import UserError
+from bridge.core.errors import UserError
 
 BACKENDS = ("numpy", "cython", "cpp_standalone")
 
@@ -46,7 +46,7 @@ def brian_backend(backend: str) -> Iterator[Callable[[], None]]:
     program there, with ``build_on_run=False`` so that a network may run in several phases;
     a no-op for the runtime targets). The standalone device is reinitialised on exit.
     """
-    import brian2
+    import brian2  # brian2 is heavy: imported only to build or run a network
 
     check(backend)
     brian2.start_scope()

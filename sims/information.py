@@ -8,45 +8,42 @@ pooled per group and summarised by
 * the histogram entropy (nats) over ``bins`` equal bins spanning the transfer's range;
 * the information potential V = mean_{i,j} G(y_i - y_j; 2 s^2) (kernel width s =
   ``kernel_width``) over ``samples`` outputs, and Renyi's quadratic entropy H2 = -log V
-  (Principe, Information Theoretic Learning, Springer 2010), from :mod:`bridge.information`.
+  (Principe, Information Theoretic Learning, Springer 2010), from :mod:`models.information`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, PositiveFloat, PositiveInt
 from scipy.stats import entropy
 
-from bridge.errors import UserError
-from bridge.information import information_potential
-from sims.ip import IPRunConfig, make_neuron, model_attrs, phase_runner
+from models.information import information_potential
+from sims.ip import RATE_IP_MODELS, IPRunConfig, make_neuron, model_attrs, phase_runner
 
 RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 
-@dataclass
 class InformationConfig(IPRunConfig):
-    model: str = "rate-ip-infomax"
-    duration: float = 60.0
-    measure: float = 10.0
+    model: Literal[RATE_IP_MODELS] = "rate-ip-infomax"
+    duration: PositiveFloat = 60.0
+    measure: PositiveFloat = 10.0
     mu: float = 1.0
-    sigma: float = 4.0
-    neurons: int = 4
-    bins: int = 20
-    kernel_width: float = 0.05
-    samples: int = 2000
+    sigma: PositiveFloat = 4.0
+    neurons: PositiveInt = 4
+    bins: Annotated[int, Field(ge=2)] = 20
+    kernel_width: PositiveFloat = 0.05
+    samples: Annotated[int, Field(ge=2)] = 2000
 
 
 def information(cfg: InformationConfig, finish: Callable[[], None],
                 report: Callable | None = None) -> tuple[dict, dict]:
-    from brian2 import Network, StateMonitor, second
+    from brian2 import Network, StateMonitor, second  # brian2 is heavy: imported only to build or run a network
 
     neuron = make_neuron(cfg)
-    if neuron.spiking or cfg.neurons < 1 or cfg.samples < 2:
-        raise UserError("information needs a rate IP model, neurons >= 1 and samples >= 2")
     n = cfg.neurons
     group = neuron.build(2 * n, "info")
     group.namespace["tau_in"] = cfg.tau_in * second

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
-from bridge.errors import UserError
+from bridge.core.config import Config
+from bridge.core.errors import UserError
 from models import ModelSpec, get, lif_ip, rate_ip
 from models.params import describe
 
-IP_MODELS = ("rate-ip-triesch", "rate-ip-infomax", "rate-ip-gaussian", "lif-ip")
+RATE_IP_MODELS = ("rate-ip-triesch", "rate-ip-infomax", "rate-ip-gaussian")
+IP_MODELS = (*RATE_IP_MODELS, "lif-ip")
 RATE_BIN = 0.1  # seconds: spiking output variance is the variance of the rate in these bins
 
 
@@ -39,45 +41,44 @@ def ou_input(var: str) -> str:
             "mu : 1 (constant)\nsigma : 1 (constant)\n")
 
 
-@dataclass
-class IPRunConfig:
-    """Settings shared by the IP experiments (times in seconds)."""
+class IPRunConfig(Config):
+    """Settings shared by the IP experiments (times in seconds); validated when built."""
 
-    model: str = "rate-ip-triesch"
-    duration: float = 150.0
-    measure: float = 30.0
-    dt: float = 0.001
-    tau_in: float = 0.002
-    record_dt: float = 0.1
+    model: Literal[IP_MODELS] = "rate-ip-triesch"
+    duration: PositiveFloat = 150.0
+    measure: PositiveFloat = 30.0
+    dt: PositiveFloat = 0.001
+    tau_in: PositiveFloat = 0.002
+    record_dt: PositiveFloat = 0.1
     fi_min: float = -4.0
     fi_max: float = 4.0
-    fi_points: int = 17
-    fi_duration: float = 2.0
+    fi_points: Annotated[int, Field(ge=2)] = 17
+    fi_duration: PositiveFloat = 2.0
     model_params: str = ""
-    seed: int = 0
+    seed: NonNegativeInt = 0
 
-    def validate(self) -> None:
-        if self.model not in IP_MODELS:
-            raise UserError(f"model {self.model!r} has no intrinsic plasticity; IP models: "
-                            f"{', '.join(IP_MODELS)}")
-        if not 0 < self.measure <= self.duration:
-            raise UserError("need 0 < measure <= duration")
-        if self.dt <= 0 or self.record_dt < self.dt or self.fi_points < 2:
-            raise UserError("need dt > 0, record_dt >= dt and fi_points >= 2")
+    @model_validator(mode="after")
+    def _consistent(self) -> IPRunConfig:
+        if self.measure > self.duration:
+            raise ValueError(f"need 0 < measure <= duration, got measure={self.measure}, duration={self.duration}")
+        if self.record_dt < self.dt:
+            raise ValueError(f"need record_dt >= dt, got record_dt={self.record_dt}, dt={self.dt}")
+        if self.fi_max <= self.fi_min:
+            raise ValueError(f"need fi_min < fi_max, got {self.fi_min}, {self.fi_max}")
+        model_params(get(self.model), self.model_params)  # a bad parameter fails here, before any work
+        return self
 
 
-@dataclass
 class HomeostasisSweepConfig(IPRunConfig):
-    mu: list[float] = field(default_factory=lambda: [-1.0, -0.5, 0.0, 0.5, 1.0])
-    sigma: list[float] = field(default_factory=lambda: [0.5, 0.75, 1.0, 1.5, 2.0])
-    neurons_per_cell: int = 4
+    mu: Annotated[list[float], Field(min_length=1)] = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    sigma: Annotated[list[PositiveFloat], Field(min_length=1)] = [0.5, 0.75, 1.0, 1.5, 2.0]
+    neurons_per_cell: PositiveInt = 4
 
 
-@dataclass
 class FiCurveConfig(IPRunConfig):
     mu: float = 0.0
-    sigma: float = 1.0
-    neurons: int = 1
+    sigma: NonNegativeFloat = 1.0  # 0: a constant input
+    neurons: PositiveInt = 1
 
 
 class IPNeuron:
@@ -90,7 +91,7 @@ class IPNeuron:
         self.gain_var, self.bias_var = ("gain", "theta") if self.spiking else ("a", "b")
 
     def build(self, n: int, name: str):
-        from brian2 import second
+        from brian2 import second  # brian2 is heavy: imported only to build or run a network
 
         equation = ou_input(self.input_var)
         if self.spiking:
@@ -98,7 +99,7 @@ class IPNeuron:
         return rate_ip.build(self.spec.rule, n, self.params, equation, self.dt * second, name)
 
     def build_frozen(self, n: int, name: str):
-        from brian2 import NeuronGroup, second
+        from brian2 import NeuronGroup, second  # brian2 is heavy: imported only to build or run a network
 
         if self.spiking:
             return lif_ip.build_frozen(n, self.params, dt=self.dt * second, name=name)
@@ -126,7 +127,6 @@ def model_params(spec: ModelSpec, text: str) -> Any:
 
 
 def make_neuron(cfg: IPRunConfig) -> IPNeuron:
-    cfg.validate()
     spec = get(cfg.model)
     return IPNeuron(spec, model_params(spec, cfg.model_params), cfg.dt)
 
@@ -137,7 +137,13 @@ def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunC
 
     ``finish`` runs after the last ``run`` call (cpp_standalone builds there).
     """
-    from brian2 import Network, SpikeMonitor, StateMonitor, linked_var, second
+    from brian2 import (  # brian2 is heavy: imported only to build or run a network
+        Network,
+        SpikeMonitor,
+        StateMonitor,
+        linked_var,
+        second,
+    )
 
     n = len(mu)
     fi_input = np.linspace(cfg.fi_min, cfg.fi_max, cfg.fi_points)
@@ -189,7 +195,7 @@ def phase_runner(net, report: Callable[[float], None] | None, total: float) -> C
 
     ``report(fraction)`` (optional) receives the fraction of ``total`` seconds simulated so far.
     """
-    from brian2 import second
+    from brian2 import second  # brian2 is heavy: imported only to build or run a network
 
     done = [0.0]
 
@@ -212,7 +218,7 @@ def _output_stats(neuron: IPNeuron, mon, n: int, cfg: IPRunConfig) -> tuple[np.n
     Rate models: of y sampled every dt. Spiking: mean rate (Hz) and the variance of the rate
     in ``RATE_BIN`` bins (Hz^2).
     """
-    from brian2 import second
+    from brian2 import second  # brian2 is heavy: imported only to build or run a network
 
     if not neuron.spiking:
         y = np.asarray(mon.y)
@@ -227,7 +233,7 @@ def _output_stats(neuron: IPNeuron, mon, n: int, cfg: IPRunConfig) -> tuple[np.n
 
 def _fi_response(neuron: IPNeuron, mon, n: int, m: int, cfg: IPRunConfig) -> tuple[np.ndarray, np.ndarray]:
     """(before, after), each (n, m): rate in Hz (spiking) or mean y (rate), per phase."""
-    from brian2 import second
+    from brian2 import second  # brian2 is heavy: imported only to build or run a network
 
     split = cfg.fi_duration + cfg.duration
     if neuron.spiking:
@@ -250,8 +256,6 @@ def model_attrs(neuron: IPNeuron) -> dict[str, str]:
 
 def sweep_conditions(cfg: HomeostasisSweepConfig) -> dict[str, np.ndarray]:
     """conditions/mu, sigma, cell: the grid mu x sigma, ``neurons_per_cell`` neurons per cell."""
-    if len(cfg.mu) < 1 or len(cfg.sigma) < 1 or cfg.neurons_per_cell < 1:
-        raise UserError("a sweep needs at least one mu, one sigma and one neuron per cell")
     mu, sigma = (grid.ravel() for grid in np.meshgrid(cfg.mu, cfg.sigma, indexing="ij"))
     k = cfg.neurons_per_cell
     return {"conditions/mu": np.repeat(mu, k), "conditions/sigma": np.repeat(sigma, k),
@@ -272,8 +276,6 @@ def fi_curve(cfg: FiCurveConfig, finish: Callable[[], None],
              report: Callable | None = None) -> tuple[dict, dict]:
     """Steady-state response vs constant input before and after adapting to N(mu, sigma^2)."""
     neuron = make_neuron(cfg)
-    if cfg.neurons < 1:
-        raise UserError("neurons must be >= 1")
     mu, sigma = np.full(cfg.neurons, cfg.mu), np.full(cfg.neurons, cfg.sigma)
     arrays = simulate_ip(neuron, mu, sigma, cfg, finish, report)
     return {"conditions/mu": mu, "conditions/sigma": sigma, **arrays}, {"model": model_attrs(neuron)}

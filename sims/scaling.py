@@ -13,39 +13,55 @@ parameters, e.g. ``'{"beta": 0.02}'``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
-from bridge.errors import UserError
+from bridge.core.config import Config
 from models import get
 from models.synaptic_scaling import build
 from sims.ip import model_params, phase_runner
 
 
-@dataclass
-class ScalingConfig:
-    n_post: int = 10
-    k_inputs: int = 100
-    input_rate: float = 10.0
-    factor: float = 2.0
-    settle: float = 20.0
-    recover: float = 40.0
-    measure: float = 10.0
-    weight_spread: float = 0.5
-    dt: float = 0.0005
-    record_dt: float = 0.1
+class ScalingConfig(Config):
+    """Times in seconds, rates in Hz; validated when built."""
+
+    n_post: PositiveInt = 10
+    k_inputs: PositiveInt = 100
+    input_rate: PositiveFloat = 10.0
+    factor: PositiveFloat = 2.0
+    settle: PositiveFloat = 20.0
+    recover: PositiveFloat = 40.0
+    measure: PositiveFloat = 10.0
+    weight_spread: NonNegativeFloat = 0.5
+    dt: PositiveFloat = 0.0005
+    record_dt: PositiveFloat = 0.1
     model_params: str = ""
-    seed: int = 0
+    seed: NonNegativeInt = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScalingConfig:
+        if self.measure > self.recover:
+            raise ValueError(f"need 0 < measure <= recover, got measure={self.measure}, recover={self.recover}")
+        if self.record_dt < self.dt:
+            raise ValueError(f"need record_dt >= dt, got record_dt={self.record_dt}, dt={self.dt}")
+        model_params(get("synaptic-scaling"), self.model_params)
+        return self
 
 
 def scaling(cfg: ScalingConfig, finish: Callable[[], None],
             report: Callable | None = None) -> tuple[dict, dict]:
     """Simulate settle -> perturb -> recover; returns (arrays, attrs) for the store."""
-    from brian2 import Hz, Network, PoissonGroup, SpikeMonitor, StateMonitor, mV, second
+    from brian2 import (  # brian2 is heavy: imported only to build or run a network
+        Hz,
+        Network,
+        PoissonGroup,
+        SpikeMonitor,
+        StateMonitor,
+        mV,
+        second,
+    )
 
-    if cfg.factor <= 0 or not 0 < cfg.measure <= cfg.recover or cfg.n_post < 1 or cfg.k_inputs < 1:
-        raise UserError("need factor > 0, 0 < measure <= recover, n_post >= 1, k_inputs >= 1")
     params = model_params(get("synaptic-scaling"), cfg.model_params)
     rng = np.random.default_rng(cfg.seed)
     n_syn = cfg.n_post * cfg.k_inputs

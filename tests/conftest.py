@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.store import Store
+from bridge.core.store import Store
 
 TRIESCH_SWEEP = ["model=rate-ip-triesch", "duration=25", "measure=5", 'model_params={"eta": 0.005}']
 LIF_SWEEP = ["model=lif-ip", "mu=[0.5,1,2]", "sigma=[0.25,0.5,1]", "tau_in=0.01", "duration=100",

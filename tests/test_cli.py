@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.store import Store
+from bridge.core.store import Stopwatch, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def test_info_reports_versions_data_and_brian2_targets():
 
 def test_runs_lists_the_store_as_table_and_json(tmp_path):
     store = Store(tmp_path)
-    with store.write("sims", "example", {"a": 1}, seed=3) as h5:
+    with store.write("sims", "example", {"a": 1}, 3, Stopwatch()) as h5:
         h5.create_dataset("x", data=np.zeros(2))
     table = homeobridge("--results", str(tmp_path), "runs")
     assert table.returncode == 0

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.compare import CompareConfig, cells, compare, load_history
-from bridge.report import write_report
-from bridge.store import Store, open_run
+from bridge.core.store import Store, open_run
+from bridge.experiments.compare import CompareConfig, cells, compare, load_history
+from bridge.experiments.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = [
@@ -56,7 +56,7 @@ def test_killed_compare_resumes_without_redoing_finished_runs(tmp_path):
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    from bridge.config import apply_overrides
+    from bridge.core.config import apply_overrides
 
     store = Store(tmp_path_factory.mktemp("results"))
     config = apply_overrides(CompareConfig(), GRID[:3] + ["lrs=0.1", "seeds=0,1"] + GRID[5:])

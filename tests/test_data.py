@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bridge import data
-from bridge.errors import UserError
+from bridge.core.errors import UserError
+from bridge.learning import data
 
 needs_fashion = pytest.mark.skipif(
     data.fashion_mnist_dir() is None,

@@ -9,9 +9,12 @@ import pytest
 from scipy.special import expit
 
 from bridge.cli import main
-from bridge.fit import FitError, fit_equilibrium, fit_run, fit_transfer, lif_rate
-from bridge.rules import load_rule
-from bridge.store import Store
+from bridge.core.store import Stopwatch, Store
+from bridge.fitting.equilibrium import fit_equilibrium
+from bridge.fitting.least_squares import FitError
+from bridge.fitting.rules import load_rule
+from bridge.fitting.runs import fit_run
+from bridge.fitting.transfer import fit_transfer, lif_rate
 
 TRUE = {"p": 1.0, "c": 0.8, "s": 1.0, "d": -1.2, "tau_gain": 4.0, "tau_bias": 10.0}
 SAMPLE_DT = 0.001
@@ -31,7 +34,7 @@ def synthetic_sweep(store: Store, p: float = 1.0, s: float = 1.0, seed: int = 0)
     decay_g, decay_b = (np.exp(-t / TRUE[k])[:, None] for k in ("tau_gain", "tau_bias"))
     fi_input = np.linspace(-4, 4, 41)
     config = {"model": "synthetic-sigmoid", "p": p, "s": s, "seed": seed}
-    with store.write("sims", "homeostasis-sweep", config, seed) as h5:
+    with store.write("sims", "homeostasis-sweep", config, seed, Stopwatch()) as h5:
         h5.attrs.update({
             "model": "synthetic-sigmoid", "transfer": "sigmoid", "equations": "y = sigmoid(a x + b)",
             "params": json.dumps({"eta": 1e-3}), "targets": json.dumps({"mu_target": 0.1}),
@@ -123,7 +126,7 @@ def synthetic_scaling(store: Store, omega: float, target: float = 5.0, tau: floa
     rate = target + response[:, None] + 0.05 * rng.standard_normal((t.size, 40))
     initial = rng.uniform(0.1, 1.0, (40, 30))
     config = {"model": "synthetic-lif", "settle": 20.0, "omega": omega, "factor": 3.0}
-    with store.write("sims", "scaling", config, seed) as h5:
+    with store.write("sims", "scaling", config, seed, Stopwatch()) as h5:
         h5.attrs.update({"model": "synthetic-lif", "transfer": "lif", "target_rate": target,
                          "sample_dt": 0.1})
         h5["traces/t"], h5["traces/rate"] = t, rate

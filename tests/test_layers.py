@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from bridge.errors import UserError
-from bridge.layers import (
+from bridge.core.errors import UserError
+from bridge.fitting.rules import Dynamics, Equilibrium, Rule
+from bridge.learning.layers import (
     DaleLinear,
     FittedHomeostasis,
     HomeostaticLeaky,
@@ -20,8 +21,7 @@ from bridge.layers import (
     after_step,
     plastic_modules,
 )
-from bridge.layers.spiking import net_params
-from bridge.rules import Dynamics, Equilibrium, Rule
+from bridge.learning.layers.spiking import net_params
 
 
 def make_rule(model: str = "rate-ip-triesch", transfer: str = "sigmoid", tau_gain: float = 0.05,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import models
-from bridge.errors import UserError
+from bridge.core.errors import UserError
 from models.adaptive_threshold import (
     AdaptiveThresholdParams,
     adaptive_threshold_initial_state,

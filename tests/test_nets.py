@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from bridge.errors import UserError
-from bridge.layers import FittedHomeostasis, HomeostaticLeaky, IntrinsicPlasticity2d
-from bridge.nets import make_net
-from bridge.train import TrainConfig, run_training
+from bridge.core.errors import UserError
+from bridge.learning.layers import FittedHomeostasis, HomeostaticLeaky, IntrinsicPlasticity2d
+from bridge.learning.nets import make_net
+from bridge.learning.train import TrainConfig, run_training
 
 RATE_NORMS = ["none", "bn", "ln", "wn", "ip-triesch", "ip-infomax", "ip-gaussian", "scaling"]
 
@@ -71,19 +71,16 @@ def test_bad_choices_are_user_errors(kwargs, message):
         make_net(**{"in_shape": (1, 8, 8), **kwargs})
 
 
-def test_fitted_norm_reads_the_rule_from_the_store(tmp_path, monkeypatch):
+def test_fitted_norm_takes_the_loaded_rule_passed_in():
     from test_layers import make_rule
 
-    from bridge.rules import save_rule
-    from bridge.store import Store
-
-    monkeypatch.setenv("HOMEOBRIDGE_RESULTS", str(tmp_path))
-    save_rule(make_rule(), Store(tmp_path))
-    net = make_net("mlp", "rate", 3, 8, "fitted:hand", in_shape=(1, 8, 8))
+    net = make_net("mlp", "rate", 3, 8, "fitted:hand", in_shape=(1, 8, 8), rule=make_rule())
     layers = [m for m in net.modules() if isinstance(m, FittedHomeostasis)]
     assert len(layers) == 2 and layers[0].c == 1.5
-    with pytest.raises(UserError, match="no rule 'missing'"):
-        make_net("mlp", "rate", 3, 8, "fitted:missing", in_shape=(1, 8, 8))
+    with pytest.raises(UserError, match="needs the loaded rule 'missing'"):
+        make_net("mlp", "rate", 3, 8, "fitted:missing", in_shape=(1, 8, 8), rule=make_rule())
+    with pytest.raises(UserError, match="needs the loaded rule 'hand'"):
+        make_net("mlp", "rate", 3, 8, "fitted:hand", in_shape=(1, 8, 8))
 
 
 @pytest.mark.parametrize("init", ["kaiming", "xavier", "orthogonal"])

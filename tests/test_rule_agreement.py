@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.layers import HomeostaticLeaky, IntrinsicPlasticity
-from bridge.layers.ip import RATE_RULES
+from bridge.learning.layers import HomeostaticLeaky, IntrinsicPlasticity
+from bridge.learning.layers.ip import RATE_RULES
 from models import lif_ip, rate_ip
 from models.rate_ip import params_dataclass
 

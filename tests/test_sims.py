@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bridge.cli import main
-from bridge.errors import UserError
-from bridge.store import Store, open_run
+from bridge.core.errors import UserError
+from bridge.core.store import Store, open_run
 from sims import configure, run
 
 
@@ -95,7 +95,10 @@ def test_rerun_finds_the_complete_run(triesch_sweep_path, sim_store):
     (["sim", "nope"], "unknown experiment 'nope'"),
     (["sim", "scaling", "--set", "factor=two"], "factor"),
     (["sim", "scaling", "--backend", "gpu"], "unknown backend"),
-    (["sim", "homeostasis-sweep", "--set", "model=oja"], "no intrinsic plasticity"),
+    (["sim", "homeostasis-sweep", "--set", "model=oja"], "--set model: Input should be 'rate-ip-triesch'"),
+    (["sim", "homeostasis-sweep", "--set", "duration=20"], "need 0 < measure <= duration"),
+    (["sim", "homeostasis-sweep", "--set", "dt=nan"], "--set dt: Input should be a finite number"),
+    (["sim", "scaling", "--set", "measure=50"], "need 0 < measure <= recover"),
 ])
 def test_cli_mistakes_are_one_line(argv, message, capsys, tmp_path):
     assert main(["--results", str(tmp_path), *argv]) == 2
@@ -108,12 +111,9 @@ def test_models_cli_lists_json(capsys):
     assert '"lif-ip"' in capsys.readouterr().out
 
 
-def test_bad_model_params_are_user_errors():
-    _, cfg, _ = configure("homeostasis-sweep", ['model_params={"nope": 1}'], "numpy")
-    from sims.ip import make_neuron
-
+def test_bad_model_params_are_user_errors_before_any_work():
     with pytest.raises(UserError, match="unknown parameter"):
-        make_neuron(cfg)
+        configure("homeostasis-sweep", ['model_params={"nope": 1}'], "numpy")
 
 
 @pytest.mark.standalone

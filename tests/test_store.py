@@ -12,13 +12,13 @@ import h5py
 import numpy as np
 import pytest
 
-from bridge.store import SCHEMA_VERSION, Store, StoreError, open_run, run_id
+from bridge.core.store import SCHEMA_VERSION, Stopwatch, Store, StoreError, open_run, run_id
 
 CONFIG = {"model": "rate-ip-triesch", "mu": [0.0, 0.5], "duration": 2.0}
 
 
 def write_example(store: Store, config=CONFIG, seed=7) -> Path:
-    with store.write("sims", "example", config, seed) as h5:
+    with store.write("sims", "example", config, seed, Stopwatch()) as h5:
         h5.create_dataset("final/gain", data=np.arange(5.0))
     return store.path_for("sims", "example", config)
 
@@ -52,7 +52,7 @@ def test_same_config_is_found_complete_and_other_config_is_not(tmp_path):
 
 def test_exception_inside_write_leaves_nothing(tmp_path):
     store = Store(tmp_path)
-    with pytest.raises(RuntimeError), store.write("sims", "example", CONFIG, 0) as h5:
+    with pytest.raises(RuntimeError), store.write("sims", "example", CONFIG, 0, Stopwatch()) as h5:
         h5.create_dataset("x", data=np.zeros(3))
         raise RuntimeError("simulation failed")
     assert list((tmp_path / "sims" / "example").iterdir()) == []
@@ -61,10 +61,10 @@ def test_exception_inside_write_leaves_nothing(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, time, numpy as np
-    from bridge.store import Store
+    from bridge.core.store import Stopwatch, Store
     store = Store(sys.argv[1])
     config = {"writer": sys.argv[2]}
-    with store.write("sims", "writer", config, 0) as h5:
+    with store.write("sims", "writer", config, 0, Stopwatch()) as h5:
         for k in range(int(sys.argv[3])):
             h5.create_dataset(f"block{k}", data=np.random.default_rng(k).random(20000))
             h5.flush()

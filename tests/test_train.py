@@ -10,11 +10,11 @@ import torch
 from test_layers import make_rule
 
 from bridge.cli import main
-from bridge.data import fashion_mnist_dir
-from bridge.layers.spiking import net_params
-from bridge.rules import save_rule
-from bridge.store import Store, open_run
-from bridge.train import HISTORY_KEYS, TrainConfig, run_training, train
+from bridge.core.store import Store, open_run
+from bridge.fitting.rules import save_rule
+from bridge.learning.data import fashion_mnist_dir
+from bridge.learning.layers.spiking import net_params
+from bridge.learning.train import HISTORY_KEYS, TrainConfig, load_train_rule, run_training, train
 
 needs_fashion = pytest.mark.skipif(
     fashion_mnist_dir() is None,
@@ -27,13 +27,12 @@ SHORT = {"dataset": "fashion-mnist", "n_train": 800, "n_test": 400, "depth": 3, 
 
 
 @pytest.fixture
-def rule_store(tmp_path, monkeypatch):
+def rule_store(tmp_path):
     """A results store holding a fitted rate rule ``hand`` and a fitted spiking rule ``hand-lif``."""
-    monkeypatch.setenv("HOMEOBRIDGE_RESULTS", str(tmp_path))
     store = Store(tmp_path)
     save_rule(make_rule(), store)
     lif_params = dataclasses.asdict(net_params(8))  # as fitted from a lif-ip run on the net's time scale
-    save_rule(dataclasses.replace(make_rule(model="lif-ip", transfer="lif", **lif_params), name="hand-lif"), store)
+    save_rule(make_rule(model="lif-ip", transfer="lif", **lif_params).model_copy(update={"name": "hand-lif"}), store)
     return store
 
 
@@ -43,7 +42,8 @@ def rule_store(tmp_path, monkeypatch):
     "fitted:hand",
 ])
 def test_every_rate_layer_trains_a_3_layer_mlp_well_above_chance(norm, rule_store):
-    history = run_training(TrainConfig(norm=norm, **SHORT), progress=False)
+    config = TrainConfig(norm=norm, **SHORT)
+    history = run_training(config, load_train_rule(config, rule_store), progress=False)
     assert history["status"] == "ok"
     assert history["test_accuracy"][-1] > CHANCE + 0.3, history["test_accuracy"]
 
@@ -52,7 +52,7 @@ def test_every_rate_layer_trains_a_3_layer_mlp_well_above_chance(norm, rule_stor
 @pytest.mark.parametrize("norm", ["none", "bn", "homeostatic", "fitted:hand-lif"])
 def test_every_spiking_layer_trains_a_3_layer_snn_well_above_chance(norm, rule_store):
     config = TrainConfig(neuron="spiking", norm=norm, time_steps=8, **{**SHORT, "n_train": 600, "epochs": 1})
-    history = run_training(config, progress=False)
+    history = run_training(config, load_train_rule(config, rule_store), progress=False)
     assert history["test_accuracy"][-1] > CHANCE + 0.25, history["test_accuracy"]
 
 
@@ -83,8 +83,8 @@ def test_a_fixed_seed_gives_identical_histories():
 
 @pytest.mark.parametrize("norm", ["fitted:hand", "ip-infomax", "none"])
 def test_online_learning_at_batch_size_one(norm, rule_store):
-    history = run_training(_digits(norm=norm, batch_size=1, epochs=1, optimizer="sgd", lr=0.02),
-                           progress=False)
+    config = _digits(norm=norm, batch_size=1, epochs=1, optimizer="sgd", lr=0.02)
+    history = run_training(config, load_train_rule(config, rule_store), progress=False)
     assert history["test_accuracy"][-1] > 0.6, history["test_accuracy"]
 
 

@@ -1,4 +1,4 @@
-"""Information potential and Renyi's quadratic entropy (bridge.information) against closed forms."""
+"""Information potential and Renyi's quadratic entropy (models.information) against closed forms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from bridge.information import histogram_entropy, information_potential, renyi_entropy
+from models.information import histogram_entropy, information_potential, renyi_entropy
 
 
 def test_information_potential_of_gaussian_samples_matches_the_closed_form():

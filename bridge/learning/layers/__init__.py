@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from bridge.layers.fitted import FittedHomeostasis
-from bridge.layers.ip import IntrinsicPlasticity, IntrinsicPlasticity2d
-from bridge.layers.spiking import HomeostaticLeaky
-from bridge.layers.weights import DaleLinear, OjaLinear, SynapticScaling
+from bridge.learning.layers.fitted import FittedHomeostasis
+from bridge.learning.layers.ip import IntrinsicPlasticity, IntrinsicPlasticity2d
+from bridge.learning.layers.spiking import HomeostaticLeaky
+from bridge.learning.layers.weights import DaleLinear, OjaLinear, SynapticScaling
 
 
 def plastic_modules(model: nn.Module) -> list[nn.Module]:

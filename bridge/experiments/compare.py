@@ -31,55 +31,70 @@ import math
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+import torch
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
 
-from bridge.config import to_dict
-from bridge.errors import UserError
-from bridge.store import ENV_RESULTS, Store, open_run
+from bridge.core.config import Config, validation_message
+from bridge.core.errors import UserError
+from bridge.core.progress import progress_bar
+from bridge.core.store import Stopwatch, Store, open_run
+from bridge.core.tables import markdown_table
+from bridge.experiments.plots import compare_plots
+from bridge.learning.data import DATASETS
+from bridge.learning.nets import NEURONS, norm_problem
+from bridge.learning.train import (
+    DEVICES,
+    OPTIMIZERS,
+    TrainConfig,
+    existing_run,
+    load_train_rule,
+    run_inputs,
+    train,
+)
 
 COMPARE_KIND = "compare"
-CHANCE = 0.1  # every data set of bridge.data has 10 balanced classes
+CHANCE = 0.1  # every data set of bridge.learning.data has 10 balanced classes
 
 
-@dataclass(frozen=True)
-class CompareConfig:
-    """The comparison grid and the training budget of each cell."""
+class CompareConfig(Config):
+    """The comparison grid and the training budget of each cell; validated when built."""
 
-    dataset: str = "fashion-mnist"
-    neurons: tuple[str, ...] = ("rate", "spiking")
-    norms: tuple[str, ...] = ("none", "bn", "ip")
-    lrs: tuple[float, ...] = (0.01, 0.1)
-    seeds: tuple[int, ...] = (0, 1)
-    batch_sizes: tuple[int, ...] = (64,)
-    epochs: int = 3
-    n_train: int = 5000
-    n_test: int = 2000
-    depth: int = 3
-    width: int = 128
-    optimizer: str = "sgd"
-    time_steps: int = 10
-    target_accuracy: float = 0.7
-    rate_ip: str = "ip-infomax"
+    dataset: Literal[DATASETS] = "fashion-mnist"
+    neurons: Annotated[tuple[Literal[NEURONS], ...], Field(min_length=1)] = ("rate", "spiking")
+    norms: Annotated[tuple[str, ...], Field(min_length=1)] = ("none", "bn", "ip")
+    lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (0.01, 0.1)
+    seeds: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)] = (0, 1)
+    batch_sizes: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] = (64,)
+    epochs: PositiveInt = 3
+    n_train: PositiveInt = 5000
+    n_test: PositiveInt = 2000
+    depth: Annotated[int, Field(ge=2)] = 3
+    width: PositiveInt = 128
+    optimizer: Literal[OPTIMIZERS] = "sgd"
+    time_steps: PositiveInt = 10
+    target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.7
+    rate_ip: Literal["ip-triesch", "ip-infomax", "ip-gaussian"] = "ip-infomax"
     rate_rule: str = ""
     spiking_rule: str = ""
-    workers: int = 2
-    device: str = "cpu"
+    workers: PositiveInt = 2
+    device: Literal[DEVICES] = "cpu"
 
-    def __post_init__(self) -> None:
-        for field in ("neurons", "norms", "lrs", "seeds", "batch_sizes"):
-            if not getattr(self, field):
-                raise ValueError(f"{field} is empty")
-        if any(lr <= 0 for lr in self.lrs) or any(b < 1 for b in self.batch_sizes):
-            raise ValueError("learning rates must be > 0 and batch sizes >= 1")
-        if self.workers < 1 or self.epochs < 1:
-            raise ValueError("workers and epochs must be >= 1")
+    @model_validator(mode="after")
+    def _labels_resolve(self) -> CompareConfig:
+        for neuron, label in itertools.product(self.neurons, self.norms):
+            norm = resolve_norm(self, neuron, label)
+            problem = norm_problem(neuron, norm)
+            if problem:
+                raise ValueError(f"norms: {problem} (labels: ip, fitted, or a norm name)")
+        return self
 
     def identity(self) -> dict:
         """The configuration minus what cannot change a number (workers, device)."""
-        return {k: v for k, v in to_dict(self).items() if k not in ("workers", "device")}
+        return {k: v for k, v in self.to_dict().items() if k not in ("workers", "device")}
 
 
 def resolve_norm(config: CompareConfig, neuron: str, label: str) -> str:
@@ -89,7 +104,7 @@ def resolve_norm(config: CompareConfig, neuron: str, label: str) -> str:
     if label == "fitted":
         rule = config.rate_rule if neuron == "rate" else config.spiking_rule
         if not rule:
-            raise UserError(f"norm 'fitted' needs --set {neuron}_rule=RULE-NAME")
+            raise ValueError(f"norm 'fitted' needs --set {neuron}_rule=RULE-NAME")
         return f"fitted:{rule}"
     return label
 
@@ -105,10 +120,8 @@ def cells(config: CompareConfig) -> list[dict]:
     ]
 
 
-def train_config(config: CompareConfig, cell: dict):
+def train_config(config: CompareConfig, cell: dict) -> TrainConfig | str:
     """The TrainConfig of one cell, or the reason it cannot be trained (e.g. BN at batch size 1)."""
-    from bridge.train import TrainConfig
-
     try:
         return TrainConfig(
             dataset=config.dataset, n_train=config.n_train, n_test=config.n_test,
@@ -117,47 +130,57 @@ def train_config(config: CompareConfig, cell: dict):
             optimizer=config.optimizer, batch_size=cell["batch_size"], epochs=config.epochs,
             seed=cell["seed"], device=config.device, time_steps=config.time_steps,
         )
-    except ValueError as err:
-        return str(err)
+    except ValidationError as err:
+        return validation_message(err)
 
 
-def _train_in_worker(train_cfg, root: str, threads: int) -> str:
-    import torch
+def plan(config: CompareConfig, store: Store) -> list[TrainConfig | str]:
+    """Every cell's TrainConfig (or reason), after checking that the rules it names load from ``store``."""
+    planned = [train_config(config, cell) for cell in cells(config)]
+    for train_cfg in {c.norm: c for c in planned if not isinstance(c, str)}.values():
+        load_train_rule(train_cfg, store)  # a missing or malformed rule fails here, before any work
+    return planned
 
-    from bridge.train import train
 
+def compare_inputs(planned: list[TrainConfig | str], store: Store) -> dict:
+    """The inputs of a comparison: the content hash of every rule its cells use, and the data."""
+    rules = {}
+    for train_cfg in (c for c in planned if not isinstance(c, str)):
+        rules.update(run_inputs(train_cfg, load_train_rule(train_cfg, store))["rules"])
+    data = next((run_inputs(c, None)["data"] for c in planned if not isinstance(c, str)), {})
+    return {"rules": rules, "data": data}
+
+
+def _train_in_worker(train_cfg: TrainConfig, root: str, threads: int, rerun: bool) -> str:
+    """One cell in a worker process: the store is passed by its root, rules load from it."""
     torch.set_num_threads(threads)
-    os.environ[ENV_RESULTS] = root  # fitted rules are read from the same store
-    return str(train(train_cfg, Store(root), progress=False))
+    return str(train(train_cfg, Store(root), progress=False, rerun=rerun))
 
 
-def run_grid(config: CompareConfig, store: Store, progress: bool = True) -> list[Path | str]:
-    """Train every feasible cell not already complete in the store.
+def run_grid(planned: list[TrainConfig | str], workers: int, store: Store,
+             progress: bool = True, rerun: bool = False) -> list[Path | str]:
+    """Train every feasible planned cell not already complete in the store (every one: ``rerun``).
 
     Returns, in grid order, each cell's run path, or for a cell that cannot be trained the
     reason. Ctrl-C cancels the queued cells; finished ones stay in the store.
     """
-    from bridge.progress import progress_bar
-    from bridge.train import run_path
-
-    planned = [train_config(config, cell) for cell in cells(config)]
     feasible = [c for c in planned if not isinstance(c, str)]
-    todo = [c for c in feasible if store.find_run(*run_path(c)) is None]
-    threads = max(1, (os.cpu_count() or 1) // config.workers)
+    todo = [c for c in feasible if rerun or existing_run(c, store) is None]
+    threads = max(1, (os.cpu_count() or 1) // workers)
     with progress_bar(progress) as bar:
         task = bar.add_task("compare", total=len(feasible), completed=len(feasible) - len(todo))
         if todo:
-            _execute(todo, config.workers, store, threads, lambda: bar.advance(task))
-    results = [c if isinstance(c, str) else store.find_run(*run_path(c)) for c in planned]
+            _execute(todo, workers, store, threads, rerun, lambda: bar.advance(task))
+    results = [c if isinstance(c, str) else existing_run(c, store) for c in planned]
     if any(r is None for r in results):
         raise UserError("compare: some runs did not finish; rerun to complete them")
     return results
 
 
-def _execute(todo: list, workers: int, store: Store, threads: int, done) -> None:
+def _execute(todo: list, workers: int, store: Store, threads: int, rerun: bool, done) -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(_train_in_worker, c, str(store.root), threads) for c in todo}
+        pending = {pool.submit(_train_in_worker, c, str(store.root), threads, rerun) for c in todo}
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -243,8 +266,6 @@ def _grad_ratio(run: dict) -> float:
 
 def summary_table(summary: dict) -> str:
     """The markdown table printed by ``homeobridge compare`` and shown in the report."""
-    from bridge.cli import markdown_table
-
     headers = [
         "neuron", "norm", "batch", "best lr", "final acc (mean ± sd)", "epochs to target",
         "lrs that train", "grad ratio first/last",
@@ -265,21 +286,25 @@ def _table_row(r: dict) -> list:
     ]
 
 
-def compare(config: CompareConfig, store: Store, progress: bool = True) -> Path:
-    """Run the grid, summarise it, write the compare run (summary, table, plots) and return its path."""
-    from bridge.plots import compare_plots
+def compare(config: CompareConfig, store: Store, progress: bool = True, rerun: bool = False) -> Path:
+    """Run the grid, summarise it, write the compare run (summary, table, plots) and return its path.
 
-    results = run_grid(config, store, progress)
+    ``rerun`` trains every cell again (replacing the stored runs).
+    """
+    planned = plan(config, store)
+    inputs = compare_inputs(planned, store)
+    clock = Stopwatch()
+    results = run_grid(planned, config.workers, store, progress, rerun)
     summary = summarise(config, results)
     table = summary_table(summary)
     identity = config.identity()
-    with store.write(COMPARE_KIND, "compare", identity, seed=config.seeds[0]) as h5:
+    with store.write(COMPARE_KIND, "compare", identity, config.seeds[0], clock, inputs) as h5:
         h5.attrs["summary"] = json.dumps(summary["rows"])
         h5.attrs["table"] = table
         h5.attrs["train_runs"] = json.dumps([str(p) for p in results if not isinstance(p, str)])
         for name, png in compare_plots(summary, config).items():
             h5.create_dataset(f"plots/{name}", data=np.frombuffer(png, dtype=np.uint8))
-    return store.path_for(COMPARE_KIND, "compare", identity)
+    return store.path_for(COMPARE_KIND, "compare", identity, inputs)
 
 
 def export_plots(run) -> list[Path]:

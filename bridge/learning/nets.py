@@ -5,14 +5,15 @@ layers (``depth - 1`` hidden blocks and a linear readout). Every network has
 
 - ``blocks``: the ``depth`` modules whose parameters form one "layer" in the training history
   (gradient norm per layer), in input-to-output order;
-- ``forward(x, record=None)``: ``x`` is (batch, features) as ``bridge.data`` gives it; when
+- ``forward(x, record=None)``: ``x`` is (batch, features) as ``bridge.learning.data`` gives it; when
   ``record`` is a list, one activity tensor per block is appended to it (rate nets: the block's
   output; spiking nets: each unit's spike rate over the time steps; the readout: its logits).
 
 Norm names, rate nets: ``none``, ``bn`` (BatchNorm), ``ln`` (LayerNorm; GroupNorm(1, C) in
 CNNs), ``wn`` (weight norm), ``ip-triesch`` / ``ip-infomax`` / ``ip-gaussian``
 (:class:`IntrinsicPlasticity`, whose rule fixes the activation), ``fitted:<rule>``
-(:class:`FittedHomeostasis` of a fitted rule file), ``scaling`` (:class:`SynapticScaling`),
+(:class:`FittedHomeostasis` of a fitted rule, passed in loaded as ``make_net(..., rule=...)``),
+``scaling`` (:class:`SynapticScaling`),
 ``oja`` (:class:`OjaLinear`), ``dale`` (:class:`DaleLinear`, with ReLU as in Cornford et al.).
 Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`` /
 ``homeostatic`` (:class:`HomeostaticLeaky`), ``fitted:<rule>`` (the fitted rule's equilibrium
@@ -38,8 +39,9 @@ from snntorch import surrogate
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from bridge.errors import UserError
-from bridge.layers import (
+from bridge.core.errors import UserError
+from bridge.fitting.rules import Rule
+from bridge.learning.layers import (
     DaleLinear,
     FittedHomeostasis,
     HomeostaticLeaky,
@@ -48,7 +50,7 @@ from bridge.layers import (
     OjaLinear,
     SynapticScaling,
 )
-from bridge.layers.spiking import net_params
+from bridge.learning.layers.spiking import net_params
 
 KINDS = ("mlp", "cnn")
 NEURONS = ("rate", "spiking")
@@ -62,12 +64,20 @@ SPIKING_NORMS = ("none", "bn", "ip", "homeostatic", "fitted:<rule>")
 READOUTS = ("count", "membrane")
 
 
-def load_rule(name: str) -> Any:
-    """A fitted rule from the store (``results/rules/<name>.h5``) via ``bridge.rules``."""
-    from bridge.rules import load_rule as load
-    from bridge.store import Store
+def norm_problem(neuron: str, norm: str) -> str | None:
+    """Why ``norm`` is not a normalisation of ``neuron`` nets, or None when it is one."""
+    known = RATE_NORMS if neuron == "rate" else SPIKING_NORMS
+    if norm in known or (norm.startswith("fitted:") and len(norm) > len("fitted:")):
+        return None
+    return f"unknown norm {norm!r} for {neuron} nets; choose one of {', '.join(known)}"
 
-    return load(name, Store())
+
+def _fitted_rule(norm: str, rule: Rule | None) -> Rule:
+    """The rule passed in for ``norm = fitted:<name>``; UserError when it is missing or another."""
+    name = norm.removeprefix("fitted:")
+    if rule is None or rule.name != name:
+        raise UserError(f"norm {norm!r} needs the loaded rule {name!r} passed to the network builder")
+    return rule
 
 
 class RateNet(nn.Module):
@@ -95,13 +105,13 @@ def _activation(name: str) -> nn.Module:
 
 
 def _rate_block(norm: str, make_weight: Callable[[], nn.Module], width: int, conv: bool,
-                activation: str, ip_eta: float | None) -> list[nn.Module]:
+                activation: str, ip_eta: float | None, rule: Rule | None) -> list[nn.Module]:
     """[weight layer, normalisation, activation] for one hidden block of a rate net."""
     if norm.startswith("ip-"):
         ip = IntrinsicPlasticity2d if conv else IntrinsicPlasticity
         return [make_weight(), ip(width, norm[3:], eta=ip_eta)]
     if norm.startswith("fitted:"):
-        return [make_weight(), FittedHomeostasis.from_rule(load_rule(norm[7:]), width)]
+        return [make_weight(), FittedHomeostasis.from_rule(_fitted_rule(norm, rule), width)]
     if norm in ("oja", "dale") and conv:
         raise UserError(f"norm {norm!r} exists for MLPs only")
     layers = {
@@ -113,25 +123,23 @@ def _rate_block(norm: str, make_weight: Callable[[], nn.Module], width: int, con
         "oja": lambda: [OjaLinear.wrap(make_weight())],
         "dale": lambda: [DaleLinear.like(make_weight())],
     }
-    if norm not in layers:
-        raise UserError(f"unknown norm {norm!r} for rate nets; choose one of {', '.join(RATE_NORMS)}")
     return layers[norm]() + [_activation("relu" if norm == "dale" else activation)]
 
 
 def _rate_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
-              n_classes: int, activation: str, ip_eta: float | None) -> RateNet:
+              n_classes: int, activation: str, ip_eta: float | None, rule: Rule | None) -> RateNet:
     blocks = []
     if kind == "mlp":
         sizes = [math.prod(in_shape)] + [width] * (depth - 1)
         for fan_in in sizes[:-1]:
             blocks.append(nn.Sequential(*_rate_block(
-                norm, lambda fan_in=fan_in: nn.Linear(fan_in, width), width, False, activation, ip_eta)))
+                norm, lambda fan_in=fan_in: nn.Linear(fan_in, width), width, False, activation, ip_eta, rule)))
         blocks.append(nn.Linear(sizes[-1], n_classes))
         return RateNet(nn.Flatten(), blocks)
     channels = [in_shape[0]] + [width] * (depth - 1)
     for index, c_in in enumerate(channels[:-1]):
         layers = _rate_block(norm, lambda c_in=c_in: nn.Conv2d(c_in, width, 3, padding=1),
-                             width, True, activation, ip_eta)
+                             width, True, activation, ip_eta, rule)
         blocks.append(nn.Sequential(*layers, *([nn.MaxPool2d(2)] if index < 2 else [])))
     blocks.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels[-1], n_classes)))
     return RateNet(nn.Unflatten(1, in_shape), blocks)
@@ -190,20 +198,18 @@ def _spiking_neuron(norm: str, width: int, time_steps: int) -> nn.Module:
     return snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
 
 
-def _spiking_norm(norm: str, width: int, time_steps: int, bntt: type) -> nn.Module | None:
+def _spiking_norm(norm: str, width: int, time_steps: int, bntt: type, rule: Rule | None) -> nn.Module | None:
     """The per-time-step current normaliser of a hidden block (indexed by time step), or None."""
     if norm == "bn":
         return bntt(width, time_steps)
     if norm.startswith("fitted:"):
-        shared = FittedHomeostasis.from_rule(load_rule(norm[7:]), width, transfer_name="identity")
+        shared = FittedHomeostasis.from_rule(_fitted_rule(norm, rule), width, transfer_name="identity")
         return nn.ModuleList([shared] * time_steps)
     return None
 
 
 def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
-                 n_classes: int, time_steps: int, readout: str) -> SpikingNet:
-    if norm not in ("none", "bn", "ip", "homeostatic") and not norm.startswith("fitted:"):
-        raise UserError(f"unknown norm {norm!r} for spiking nets; choose one of {', '.join(SPIKING_NORMS)}")
+                 n_classes: int, time_steps: int, readout: str, rule: Rule | None) -> SpikingNet:
     if kind == "mlp":
         sizes = [math.prod(in_shape)] + [width] * (depth - 1)
         synapses = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
@@ -215,7 +221,7 @@ def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[i
                     for i, c in enumerate(sizes[:-1])]
         synapses.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n_classes)))
         bntt = snn.BatchNormTT2d
-    norms = [_spiking_norm(norm, width, time_steps, bntt) for _ in synapses[:-1]] + [None]
+    norms = [_spiking_norm(norm, width, time_steps, bntt, rule) for _ in synapses[:-1]] + [None]
     neurons = [_spiking_neuron(norm, width, time_steps) for _ in synapses[:-1]]
     neurons.append(snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero"))
     return SpikingNet(synapses, norms, neurons, time_steps, readout, in_shape)
@@ -240,20 +246,26 @@ def make_net(
     kind: str = "mlp", neuron: str = "rate", depth: int = 3, width: int = 128,
     norm: str = "none", init: str = "default", *, in_shape: tuple[int, ...] = (1, 28, 28),
     n_classes: int = 10, activation: str = "tanh", time_steps: int = 10,
-    readout: str = "count", ip_eta: float | None = None,
+    readout: str = "count", ip_eta: float | None = None, rule: Rule | None = None,
 ) -> nn.Module:
-    """A network as described in the module docstring (``depth`` weight layers, >= 2)."""
+    """A network as described in the module docstring (``depth`` weight layers, >= 2).
+
+    ``rule`` is the loaded fitted rule of a ``fitted:<name>`` norm (its name must match).
+    """
     if kind not in KINDS:
         raise UserError(f"unknown net kind {kind!r}; choose one of {', '.join(KINDS)}")
     if neuron not in NEURONS:
         raise UserError(f"unknown neuron {neuron!r}; choose one of {', '.join(NEURONS)}")
     if depth < 2 or width < 1:
         raise UserError(f"depth must be >= 2 and width >= 1, got depth={depth}, width={width}")
+    problem = norm_problem(neuron, norm)
+    if problem:
+        raise UserError(problem)
     if kind == "cnn" and len(in_shape) != 3:
         raise UserError(f"a CNN needs image input (C, H, W), got shape {in_shape}")
     if neuron == "rate":
-        net = _rate_net(kind, depth, width, norm, in_shape, n_classes, activation, ip_eta)
+        net = _rate_net(kind, depth, width, norm, in_shape, n_classes, activation, ip_eta, rule)
     else:
-        net = _spiking_net(kind, depth, width, norm, in_shape, n_classes, time_steps, readout)
+        net = _spiking_net(kind, depth, width, norm, in_shape, n_classes, time_steps, readout, rule)
     initialise(net, init)
     return net

@@ -24,8 +24,8 @@ import snntorch as snn
 import torch
 from snntorch import surrogate
 
-from bridge.errors import UserError
-from bridge.layers._units import as_units, from_units
+from bridge.core.errors import UserError
+from bridge.learning.layers._units import as_units, from_units
 from models.lif_ip import LifIPParams, LifIPState, lif_ip_step
 
 

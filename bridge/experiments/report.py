@@ -15,7 +15,10 @@ import html
 import json
 from pathlib import Path
 
-from bridge.store import Run, Store, atomic_output, open_run, package_versions
+from bridge.core.store import Run, Store, atomic_output, check_writable, open_run, package_versions
+from bridge.core.tables import markdown_table, markdown_to_html
+from bridge.experiments.plots import sweep_plot
+from bridge.fitting.rules import list_rules, rule_table
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -24,18 +27,6 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
 th{background:#f3f3f3} img{max-width:100%} code{background:#f6f6f6;padding:1px 4px}
 .muted{color:#777;font-size:0.85em}
 """
-
-
-def markdown_to_html(table: str) -> str:
-    """A markdown table (as homeobridge writes them) as an HTML table, cell text unchanged."""
-    lines = [line.strip() for line in table.strip().splitlines() if line.strip()]
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
-    header, body = rows[0], [r for r in rows[2:]]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
-    cells = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -86,8 +77,6 @@ def compare_section(run: Run) -> tuple[str, dict]:
 
 def rules_section(store: Store) -> tuple[str, list[dict]]:
     """The fitted rules with their equilibrium map and BatchNorm correspondence."""
-    from bridge.rules import list_rules, rule_table
-
     rules = list_rules(store)
     if not rules:
         return "<p>No fitted rules in this store.</p>", []
@@ -96,8 +85,6 @@ def rules_section(store: Store) -> tuple[str, list[dict]]:
 
 def sims_section(store: Store) -> tuple[str, list[dict]]:
     """The simulations behind the rules: one line each, and the sweep plots."""
-    from bridge.plots import sweep_plot
-
     parts, numbers = [], []
     for run in _runs(store, "sims"):
         with run:
@@ -112,8 +99,7 @@ def sims_section(store: Store) -> tuple[str, list[dict]]:
 
 
 def provenance_table(store: Store) -> str:
-    from bridge.cli import markdown_table
-
+    """Every run of the store: kind, name, id, seed, finish time and the seconds of its work."""
     rows = [[
         r.kind, r.name, r.run_id, r.seed, r.finished, f"{r.wall_seconds:.1f}",
     ] for r in store.list_runs()]
@@ -156,7 +142,7 @@ torch {versions['torch']}, snntorch {versions['snntorch']}.</p>
 
 def write_report(store: Store, output: Path | None = None) -> Path:
     """Write the report atomically (default ``<results>/report.html``) and return its path."""
-    output = Path(output) if output else store.root / "report.html"
+    output = check_writable(Path(output) if output else store.root / "report.html")
     page = build_report(store)
     with atomic_output(output) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -14,48 +14,54 @@ and an interrupted one resumes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 from rich.console import Console
 
-from bridge.compare import CompareConfig, compare, export_plots
-from bridge.store import Store, open_run
+import sims
+from bridge.core.config import Config
+from bridge.core.store import Stopwatch, Store, open_run
+from bridge.experiments.compare import CompareConfig, compare, export_plots
+from bridge.experiments.report import write_report
+from bridge.fitting.rules import load_rule, rule_report, save_rule
+from bridge.fitting.runs import fit_run
+from bridge.learning.data import DATASETS
+from bridge.learning.export import ExportConfig, export_torch
+from sims.backend import BACKENDS
+from sims.ip import RATE_IP_MODELS
 
 
-@dataclass(frozen=True)
-class DemoConfig:
-    """The demo's choices; ``--set key=value`` changes any of them."""
+class DemoConfig(Config):
+    """The demo's choices; ``--set key=value`` changes any of them (validated before any work)."""
 
-    rate_model: str = "rate-ip-infomax"
-    spiking_model: str = "lif-ip"
-    backend: str = "cython"
-    dataset: str = "fashion-mnist"
-    n_train: int = 4000
-    n_test: int = 2000
-    online_n_train: int = 800
-    epochs: int = 3
-    depth: int = 3
-    width: int = 128
-    lrs: tuple[float, ...] = (0.02, 0.2)
-    online_lrs: tuple[float, ...] = (0.002, 0.02)
-    seeds: tuple[int, ...] = (0, 1)
-    batch_sizes: tuple[int, ...] = (64, 1)
-    time_steps: int = 8
-    target_accuracy: float = 0.7
-    workers: int = 2
+    rate_model: Literal[RATE_IP_MODELS] = "rate-ip-infomax"
+    spiking_model: Literal["lif-ip"] = "lif-ip"
+    backend: Literal[BACKENDS] = "cython"
+    dataset: Literal[DATASETS] = "fashion-mnist"
+    n_train: PositiveInt = 4000
+    n_test: PositiveInt = 2000
+    online_n_train: PositiveInt = 800
+    epochs: PositiveInt = 3
+    depth: Annotated[int, Field(ge=2)] = 3
+    width: PositiveInt = 128
+    lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (0.02, 0.2)
+    online_lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (0.002, 0.02)
+    seeds: Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)] = (0, 1)
+    batch_sizes: Annotated[tuple[PositiveInt, ...], Field(min_length=1)] = (64, 1)
+    time_steps: PositiveInt = 8
+    target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.7
+    workers: PositiveInt = 2
 
 
 def _sweep_and_fit(model: str, config: DemoConfig, store: Store, console: Console) -> str:
     """Sweep ``model``, fit and save its rule; the rule's name."""
-    import sims
-    from bridge.fit import fit_run
-    from bridge.rules import rule_report, save_rule
-
     console.rule(f"[bold]sweep {model}")
     path = sims.run_with_progress("homeostasis-sweep", [f"model={model}"], config.backend, store)
     console.print(f"sweep run: {path}")
+    clock = Stopwatch()
     rule = fit_run(path, store, name=f"demo-{model}")
-    console.print(f"rule {rule.name}: {save_rule(rule, store)}")
+    console.print(f"rule {rule.name}: {save_rule(rule, store, clock)}")
     console.print(rule_report(rule), markup=False, highlight=False, soft_wrap=True)
     return rule.name
 
@@ -78,16 +84,13 @@ def compare_configs(config: DemoConfig, rate_rule: str, spiking_rule: str) -> li
 
 def demo(config: DemoConfig, store: Store, console: Console) -> dict:
     """Run the pipeline; returns the report path, the tables and the wall time."""
-    from bridge.report import write_report
-    from bridge.rules import export_torch, load_rule
-
     start = time.perf_counter()
     rate_rule = _sweep_and_fit(config.rate_model, config, store, console)
     spiking_rule = _sweep_and_fit(config.spiking_model, config, store, console)
 
     console.rule("[bold]export")
     exported = store.root / "exports" / f"{rate_rule}.pt"
-    lines = export_torch(load_rule(rate_rule, store), exported, units=config.width)
+    lines = export_torch(load_rule(rate_rule, store), exported, ExportConfig(units=config.width))
     console.print(f"torch layer: {exported}\n  " + "\n  ".join(lines))
 
     tables = []

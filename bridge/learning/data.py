@@ -7,15 +7,18 @@ sliced into batches there; nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bridge.errors import UserError
+from bridge.core.errors import UserError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 ENV_DATA = "HOMEOBRIDGE_DATA"
@@ -26,6 +29,8 @@ FASHION_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 DATASETS = ("fashion-mnist", "digits", "mnist1d")
+_FASHION_MISSING = ("Fashion-MNIST not found: install Debian's package dataset-fashion-mnist "
+                    f"(apt-get install dataset-fashion-mnist) or set {ENV_DATA} to a folder with its IDX files")
 
 
 @dataclass
@@ -68,6 +73,38 @@ def fashion_mnist_dir() -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, cached per process for as long as its size and mtime stay the same."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_identity(name: str) -> dict:
+    """What identifies the data behind a run: the Fashion-MNIST files' names, sizes and sha256, or
+    the version of the package that generates the set (digits: scikit-learn; mnist1d: mnist1d).
+
+    Part of every training run's identity (docs/store-schema.md): other files give another run.
+    """
+    if name == "fashion-mnist":
+        folder = fashion_mnist_dir()
+        if folder is None:
+            raise UserError(_FASHION_MISSING)
+        files = {}
+        for stem in FASHION_FILES.values():
+            path = _idx_path(folder, stem)
+            stat = path.stat()
+            files[path.name] = {"bytes": stat.st_size, "sha256": _file_sha256(path, stat.st_size, stat.st_mtime_ns)}
+        return {"name": name, "files": files}
+    packages = {"digits": "scikit-learn", "mnist1d": "mnist1d"}
+    if name not in packages:
+        raise UserError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    return {"name": name, "generator": f"{packages[name]} {metadata.version(packages[name])}"}
+
+
 def _idx_path(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         if (folder / name).is_file():
@@ -97,10 +134,7 @@ def load_fashion_mnist() -> Dataset:
     """Fashion-MNIST: 60000 train + 10000 test images of 28x28 pixels in [0, 1], 10 classes."""
     folder = fashion_mnist_dir()
     if folder is None:
-        raise UserError(
-            "Fashion-MNIST not found: install Debian's package dataset-fashion-mnist "
-            f"(apt-get install dataset-fashion-mnist) or set {ENV_DATA} to a folder with its IDX files"
-        )
+        raise UserError(_FASHION_MISSING)
     arrays = {key: read_idx(_idx_path(folder, stem)) for key, stem in FASHION_FILES.items()}
 
     def images(key: str) -> torch.Tensor:

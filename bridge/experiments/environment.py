@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
-from bridge.data import fashion_mnist_dir
-from bridge.store import default_root, package_versions
+from bridge.core.store import package_versions
+from bridge.learning.data import fashion_mnist_dir
 
 
 def cuda_device() -> str:
@@ -30,12 +31,13 @@ def brian2_targets() -> dict[str, bool]:
     }
 
 
-def environment_report() -> dict:
+def environment_report(results: Path) -> dict:
+    """What ``homeobridge info`` shows; ``results`` is the store the CLI resolved."""
     folder = fashion_mnist_dir()
     return {
         "versions": package_versions(),
         "fashion_mnist": str(folder) if folder else "",
         "cuda": cuda_device(),
         "brian2_targets": brian2_targets(),
-        "results": str(default_root()),
+        "results": str(results),
     }

@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from bridge.errors import UserError
-from bridge.layers._units import as_units, per_unit, transfer
-from bridge.layers.ip import RATE_RULES
+from bridge.core.errors import UserError
+from bridge.learning.layers._units import as_units, per_unit, transfer
+from bridge.learning.layers.ip import RATE_RULES
 
 MODES = ("online", "equilibrium")
 _EPS = 1e-5
@@ -82,7 +82,7 @@ class FittedHomeostasis(nn.Module):
     def from_rule(
         cls, rule: Any, n: int, mode: str = "equilibrium", transfer_name: str | None = None
     ) -> FittedHomeostasis:
-        """The layer of ``n`` units executing a fitted ``bridge.rules.Rule`` (or any object with its fields).
+        """The layer of ``n`` units executing a fitted ``bridge.fitting.rules.Rule`` (or any object with its fields).
 
         ``transfer_name`` replaces the rule's transfer: ``"identity"`` makes the layer a
         normaliser of the current that a spiking neuron then integrates.

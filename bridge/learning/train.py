@@ -13,7 +13,7 @@ Dale's projection). Per epoch the history holds the mean training loss, test acc
 time, and per layer: the gradient norm (averaged over about ``grad_samples`` sampled steps of
 the epoch), and on a fixed probe of test images in eval mode the activation mean, the mean
 over units of each unit's standard deviation, and the mean over units of the information
-potential (``bridge.information``). A non-finite loss stops the run: status ``diverged``, the
+potential (``models.information``). A non-finite loss stops the run: status ``diverged``, the
 history so far kept. The same seed gives identical results on the CPU.
 """
 
@@ -22,20 +22,23 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from torch import nn
 
-from bridge.config import to_dict
-from bridge.data import DATASETS, Dataset, load
-from bridge.errors import UserError
-from bridge.information import information_potential
-from bridge.layers import after_step, plastic_modules
-from bridge.nets import make_net
-from bridge.store import Store, write_arrays
+from bridge.core.config import Config
+from bridge.core.errors import UserError
+from bridge.core.progress import progress_bar
+from bridge.core.store import Stopwatch, Store, open_run, write_arrays
+from bridge.fitting.rules import Rule, load_rule
+from bridge.learning.data import DATASETS, Dataset, dataset_identity, load
+from bridge.learning.layers import after_step, plastic_modules
+from bridge.learning.nets import ACTIVATIONS, INITS, KINDS, NEURONS, READOUTS, make_net, norm_problem
+from models.information import information_potential
 
 TRAIN_KIND = "train"
 OPTIMIZERS = ("sgd", "adam")
@@ -44,54 +47,52 @@ HISTORY_KEYS = ("epoch", "train_loss", "test_accuracy", "wall_seconds",
                 "grad_norm", "act_mean", "act_std", "info_potential")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run (field by field in ``docs/train-schema.md``).
+class TrainConfig(Config):
+    """One training run (field by field in ``docs/train-schema.md``); validated when built.
 
     ``ip_eta`` is the IP rules' rate per update (0: the rule's own per-sample rate);
     ``momentum`` is SGD's; ``time_steps`` and ``readout`` apply to spiking nets.
     """
 
-    dataset: str = "fashion-mnist"
-    n_train: int = 5000
-    n_test: int = 2000
-    kind: str = "mlp"
-    neuron: str = "rate"
-    depth: int = 3
-    width: int = 128
+    dataset: Literal[DATASETS] = "fashion-mnist"
+    n_train: PositiveInt = 5000
+    n_test: PositiveInt = 2000
+    kind: Literal[KINDS] = "mlp"
+    neuron: Literal[NEURONS] = "rate"
+    depth: Annotated[int, Field(ge=2)] = 3
+    width: PositiveInt = 128
     norm: str = "none"
-    init: str = "default"
-    activation: str = "tanh"
-    lr: float = 0.01
-    optimizer: str = "sgd"
-    momentum: float = 0.0
-    batch_size: int = 64
-    epochs: int = 3
-    seed: int = 0
-    device: str = "auto"
-    time_steps: int = 10
-    readout: str = "count"
-    ip_eta: float = 0.01
-    probe_size: int = 256
-    kernel_sigma: float = 0.1
-    grad_samples: int = 20
+    init: Literal[INITS] = "default"
+    activation: Literal[tuple(ACTIVATIONS)] = "tanh"
+    lr: PositiveFloat = 0.01
+    optimizer: Literal[OPTIMIZERS] = "sgd"
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    batch_size: PositiveInt = 64
+    epochs: PositiveInt = 3
+    seed: NonNegativeInt = 0
+    device: Literal[DEVICES] = "auto"
+    time_steps: PositiveInt = 10
+    readout: Literal[READOUTS] = "count"
+    ip_eta: NonNegativeFloat = 0.01
+    probe_size: PositiveInt = 256
+    kernel_sigma: PositiveFloat = 0.1
+    grad_samples: PositiveInt = 20
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        positive = ("n_train", "n_test", "batch_size", "epochs", "time_steps", "probe_size",
-                    "grad_samples", "lr", "kernel_sigma")
-        bad = [k for k in positive if getattr(self, k) <= 0] + (["ip_eta"] if self.ip_eta < 0 else [])
-        if bad:
-            raise ValueError(f"{', '.join(bad)}: must be positive (ip_eta: >= 0)")
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        problem = norm_problem(self.neuron, self.norm)
+        if problem:
+            raise ValueError(f"norm: {problem}")
         if self.norm == "bn" and self.batch_size < 2:
             raise ValueError("norm 'bn' needs batch_size >= 2 (BatchNorm has no batch at size 1)")
         if self.batch_size > self.n_train:
             raise ValueError(f"batch_size {self.batch_size} is larger than n_train {self.n_train}")
+        return self
+
+    @property
+    def rule_name(self) -> str | None:
+        """The fitted rule a ``fitted:<name>`` norm uses, else None."""
+        return self.norm.removeprefix("fitted:") if self.norm.startswith("fitted:") else None
 
 
 _load = functools.lru_cache(maxsize=2)(load)  # a process training many runs reads each set once
@@ -102,9 +103,21 @@ def run_name(config: TrainConfig) -> str:
     return f"{config.neuron}-{config.norm.replace(':', '-')}"
 
 
-def run_path(config: TrainConfig) -> tuple[str, str, dict]:
-    """(kind, name, config dict): the arguments of ``Store.find_run`` / ``Store.write``."""
-    return TRAIN_KIND, run_name(config), to_dict(config)
+def load_train_rule(config: TrainConfig, store: Store) -> Rule | None:
+    """The fitted rule ``config.norm`` names, loaded from ``store`` (None for other norms)."""
+    return load_rule(config.rule_name, store) if config.rule_name else None
+
+
+def run_inputs(config: TrainConfig, rule: Rule | None) -> dict:
+    """Everything besides the config that changes a run's numbers: the rule's content hash and
+    the data set's identity (file names, sizes, sha256)."""
+    rules = {rule.name: rule.content_hash()} if rule is not None else {}
+    return {"rules": rules, "data": dataset_identity(config.dataset)}
+
+
+def run_path(config: TrainConfig, rule: Rule | None) -> tuple[str, str, dict, dict]:
+    """(kind, name, config dict, inputs): the arguments of ``Store.find_run`` / ``Store.path_for``."""
+    return TRAIN_KIND, run_name(config), config.to_dict(), run_inputs(config, rule)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -114,13 +127,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def build(config: TrainConfig, data: Dataset) -> nn.Module:
+def build(config: TrainConfig, data: Dataset, rule: Rule | None = None) -> nn.Module:
     """The network of ``config`` for ``data``, initialised from the config's seed."""
     torch.manual_seed(config.seed)
     return make_net(
         config.kind, config.neuron, config.depth, config.width, config.norm, config.init,
         in_shape=data.shape, n_classes=data.n_classes, activation=config.activation,
-        time_steps=config.time_steps, readout=config.readout, ip_eta=config.ip_eta or None,
+        time_steps=config.time_steps, readout=config.readout, ip_eta=config.ip_eta or None, rule=rule,
     )
 
 
@@ -205,13 +218,12 @@ def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> 
     return torch.stack(rows, dim=1)
 
 
-def run_training(config: TrainConfig, progress: bool = True) -> dict:
-    """Train as ``config`` says; the history (numpy-ready lists), ``status`` and ``message``."""
-    from bridge.progress import progress_bar
-
+def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool = True) -> dict:
+    """Train as ``config`` says (``rule``: the loaded rule of a ``fitted:`` norm); the history
+    (numpy-ready lists), ``status`` and ``message``."""
     device = resolve_device(config.device)
     data = _load(config.dataset, config.seed).subset(config.n_train, config.n_test).to(device)
-    net = build(config, data).to(device)
+    net = build(config, data, rule).to(device)
     optimizer = make_optimizer(config, net)
     generator = torch.Generator().manual_seed(config.seed)
     probe = data.x_test[:config.probe_size]
@@ -241,26 +253,31 @@ def _append(history: dict, epoch: int, loss: float, acc: float, wall: float,
         history[key].append(value)
 
 
-def train(config: TrainConfig, store: Store | None = None, progress: bool = True) -> Path:
-    """Train and write the run to ``store``; an existing complete run is returned untouched."""
-    store = store or Store()
-    kind, name, identity = run_path(config)
-    existing = store.find_run(kind, name, identity)
-    if existing is not None:
+def existing_run(config: TrainConfig, store: Store) -> Path | None:
+    """The complete run of ``config`` on today's inputs (its rule as now stored, its data), or None."""
+    return store.find_run(*run_path(config, load_train_rule(config, store)))
+
+
+def train(config: TrainConfig, store: Store, progress: bool = True, rerun: bool = False) -> Path:
+    """Train and write the run to ``store``; an existing complete run with the same config and the
+    same inputs (rule content, data) is returned untouched unless ``rerun``."""
+    rule = load_train_rule(config, store)
+    kind, name, identity, inputs = run_path(config, rule)
+    existing = store.find_run(kind, name, identity, inputs)
+    if existing is not None and not rerun:
         return existing
-    history = run_training(config, progress)
-    with store.write(kind, name, identity, config.seed) as h5:
+    clock = Stopwatch()
+    history = run_training(config, rule, progress)
+    with store.write(kind, name, identity, config.seed, clock, inputs) as h5:
         group = h5.create_group("history")
         group.attrs["type"] = "history"
         write_arrays(group, {key: history[key] for key in HISTORY_KEYS})
         h5.attrs.update(status=history["status"], message=history["message"], device=history["device"])
-    return store.path_for(kind, name, identity)
+    return store.path_for(kind, name, identity, inputs)
 
 
 def summarise(path: Path) -> dict:
     """The headline of a stored training run: status, final loss and accuracy, total wall time."""
-    from bridge.store import open_run
-
     with open_run(path, TRAIN_KIND) as run:
         history = {key: run.array(f"history/{key}") for key in ("train_loss", "test_accuracy", "wall_seconds")}
         return {

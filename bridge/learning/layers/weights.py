@@ -1,7 +1,7 @@
 """Weight layers with a plastic step run after each optimiser step (``after_step``).
 
 The training loop calls ``after_step()`` on every module that has one, right after
-``optimizer.step()`` (``bridge.layers.after_step``); each does its update under no_grad and
+``optimizer.step()`` (``bridge.learning.layers.after_step``); each does its update under no_grad and
 only in training mode. The rules are those of ``models/``.
 """
 

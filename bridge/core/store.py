@@ -4,10 +4,12 @@ Layout::
 
     <root>/<kind>/<name>/<run-id>.h5
 
-``root`` is ``./results`` unless ``HOMEOBRIDGE_RESULTS`` or an explicit argument says
-otherwise. The run id is the first 16 hex digits of the SHA-256 of the canonical JSON of
-``{"kind", "name", "config"}``, so the same configuration always maps to the same file
-(resume) and two different configurations never share one.
+``root`` is given by the caller (only the CLI resolves ``--results`` / ``HOMEOBRIDGE_RESULTS``).
+The run id is the first 16 hex digits of the SHA-256 of the canonical JSON of ``{"kind",
+"name", "config"}`` and, when the run has any, its ``inputs``: the content hashes of the rule
+files it used and the identity of its data set. The same configuration on the same inputs
+always maps to the same file (resume); a changed configuration, a refitted rule or other data
+never do (docs/store-schema.md).
 
 Every file is written under a temporary name in the same directory and ``os.replace``d
 into place only after it was closed complete, so a killed writer never leaves a file that
@@ -17,9 +19,11 @@ opens as a run. Root attributes (NIR-style: ``type`` per group, a ``metadata`` g
     schema_version   int, ``SCHEMA_VERSION``
     kind, name, run_id
     config           JSON text of the configuration
+    inputs           JSON text: {"rules": {name: sha256}, "data": {...}} (may be {})
     seed             int
     versions         JSON text: python, brian2, torch, snntorch, numpy, h5py, homeobridge, git
-    started, finished ISO-8601 UTC; wall_seconds float
+    started, finished ISO-8601 UTC; wall_seconds float: the work's own time (a :class:`Stopwatch`
+                     started before it), not the write's
     complete         True, written last
 
 Everything that is not plain provenance lives in groups and datasets below the root; a
@@ -47,11 +51,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from bridge.errors import UserError
+from bridge.core.errors import UserError
 
 RUN_TYPE = "homeobridge.run"
-SCHEMA_VERSION = 1
-ENV_RESULTS = "HOMEOBRIDGE_RESULTS"
+SCHEMA_VERSION = 2  # 2: ``inputs`` (rule hashes, data identity) in the run id and the file
 _REQUIRED_ATTRS = (
     "type", "schema_version", "kind", "name", "run_id", "config", "seed",
     "versions", "started", "finished", "wall_seconds", "complete",
@@ -60,11 +63,6 @@ _REQUIRED_ATTRS = (
 
 class StoreError(UserError):
     """Any problem reading or writing a run: the message names the file and the problem."""
-
-
-def default_root() -> Path:
-    """The results directory: ``$HOMEOBRIDGE_RESULTS`` or ``./results``."""
-    return Path(os.environ.get(ENV_RESULTS, "results"))
 
 
 def canonical_json(obj: Any) -> str:
@@ -82,10 +80,15 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-def run_id(kind: str, name: str, config: dict) -> str:
-    """Deterministic id of a run: sha256 of its kind, name and configuration (16 hex digits)."""
-    text = canonical_json({"kind": kind, "name": name, "config": config})
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def content_hash(obj: Any) -> str:
+    """sha256 (hex) of the canonical JSON of ``obj``: the identity of a rule's content."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def run_id(kind: str, name: str, config: dict, inputs: dict | None = None) -> str:
+    """Deterministic id of a run: sha256 of its kind, name, configuration and inputs (16 hex digits)."""
+    identity = {"kind": kind, "name": name, "config": config, **({"inputs": inputs} if inputs else {})}
+    return content_hash(identity)[:16]
 
 
 def _git_commit() -> str:
@@ -119,6 +122,17 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+class Stopwatch:
+    """Started when created: the start time and the seconds of the work a run records."""
+
+    def __init__(self) -> None:
+        self.started = _now()
+        self._t0 = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self._t0
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """One complete run as listed by :meth:`Store.list_runs`."""
@@ -131,12 +145,13 @@ class RunInfo:
     finished: str
     wall_seconds: float
     config: dict
+    inputs: dict
 
     def to_dict(self) -> dict:
         return {
             "kind": self.kind, "name": self.name, "run_id": self.run_id,
             "path": str(self.path), "seed": self.seed, "finished": self.finished,
-            "wall_seconds": self.wall_seconds, "config": self.config,
+            "wall_seconds": self.wall_seconds, "config": self.config, "inputs": self.inputs,
         }
 
 
@@ -144,7 +159,7 @@ class Run:
     """A complete run opened read-only; use as a context manager.
 
     ``run.h5`` is the open ``h5py.File``; ``run.config``, ``run.seed``, ``run.kind``,
-    ``run.name``, ``run.run_id``, ``run.versions`` are its provenance.
+    ``run.name``, ``run.run_id``, ``run.inputs``, ``run.versions`` are its provenance.
     """
 
     def __init__(self, path: Path, h5: h5py.File, expected_kind: str | None = None):
@@ -176,6 +191,7 @@ class Run:
         try:
             self.config = json.loads(attrs["config"])
             self.versions = json.loads(attrs["versions"])
+            self.inputs = json.loads(attrs.get("inputs", "{}"))
         except json.JSONDecodeError as err:
             raise StoreError(f"{path}: provenance is not valid JSON ({err})") from None
 
@@ -195,7 +211,7 @@ class Run:
     def info(self) -> RunInfo:
         return RunInfo(
             self.kind, self.name, self.run_id, self.path, self.seed,
-            self.finished, self.wall_seconds, self.config,
+            self.finished, self.wall_seconds, self.config, self.inputs,
         )
 
     def close(self) -> None:
@@ -230,6 +246,27 @@ def _short(err: BaseException) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
+def _temporary_beside(final: Path) -> Path:
+    """A new empty dot-file in ``final``'s folder (created if needed); StoreError if that cannot be."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as err:
+        raise StoreError(f"{final}: cannot write there ({err.strerror or _short(err)})") from None
+    os.close(fd)
+    return Path(name)
+
+
+def check_writable(final: str | Path) -> Path:
+    """``final`` when a file can be written there (checked by creating and removing a temporary
+    beside it); StoreError naming the path otherwise. Call it before the work that fills it."""
+    final = Path(final)
+    if final.is_dir():
+        raise StoreError(f"{final}: is a directory, expected a file path")
+    _temporary_beside(final).unlink()
+    return final
+
+
 @contextlib.contextmanager
 def atomic_output(final: Path) -> Iterator[Path]:
     """A temporary path beside ``final`` that is renamed onto it when the block succeeds.
@@ -238,33 +275,31 @@ def atomic_output(final: Path) -> Iterator[Path]:
     that nothing reads: ``final`` is never seen half-written. The file gets the usual
     ``0o666 & ~umask`` permissions, so other users and tools can read it.
     """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temporary_beside(Path(final))
     umask = os.umask(0)
     os.umask(umask)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
+        os.replace(tmp, Path(final))
     finally:
         tmp.unlink(missing_ok=True)
 
 
 class Store:
-    """A results directory. ``Store()`` uses :func:`default_root`."""
+    """A results directory given explicitly; StoreError when the path exists and is not a directory."""
 
-    def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else default_root()
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root}: is a file, not a results directory")
 
-    def path_for(self, kind: str, name: str, config: dict) -> Path:
-        return self.root / kind / name / f"{run_id(kind, name, config)}.h5"
+    def path_for(self, kind: str, name: str, config: dict, inputs: dict | None = None) -> Path:
+        return self.root / kind / name / f"{run_id(kind, name, config, inputs)}.h5"
 
-    def find_run(self, kind: str, name: str, config: dict) -> Path | None:
-        """The path of the complete run with this configuration, or None (resume check)."""
-        path = self.path_for(kind, name, config)
+    def find_run(self, kind: str, name: str, config: dict, inputs: dict | None = None) -> Path | None:
+        """The path of the complete run with this configuration and inputs, or None (resume check)."""
+        path = self.path_for(kind, name, config, inputs)
         if not path.exists():
             return None
         try:
@@ -275,45 +310,48 @@ class Store:
 
     @contextlib.contextmanager
     def write(
-        self, kind: str, name: str, config: dict, seed: int, path: Path | None = None
+        self, kind: str, name: str, config: dict, seed: int, clock: Stopwatch,
+        inputs: dict | None = None, path: Path | None = None,
     ) -> Iterator[h5py.File]:
         """Write one run atomically; yields the open ``h5py.File`` for the run's data.
 
-        The file appears at :meth:`path_for` (or at ``path``, for artefacts kept under a fixed
-        name such as ``rules/<name>.h5``, replacing what is there) only when the ``with`` block
-        finished without an exception; otherwise the temporary file is removed and nothing is left.
+        ``clock`` was started before the work, so ``wall_seconds`` is the work's time. The file
+        appears at :meth:`path_for` (or at ``path``, for artefacts kept under a fixed name such as
+        ``rules/<name>.h5``, replacing what is there) only when the ``with`` block finished
+        without an exception; otherwise the temporary file is removed and nothing is left.
         """
-        final = Path(path) if path is not None else self.path_for(kind, name, config)
-        started, t0 = _now(), time.perf_counter()
+        final = Path(path) if path is not None else self.path_for(kind, name, config, inputs)
         with atomic_output(final) as tmp, h5py.File(tmp, "w") as h5:
             h5.attrs.update({
-                "type": RUN_TYPE, "schema_version": SCHEMA_VERSION, "kind": kind,
-                "name": name, "run_id": run_id(kind, name, config), "config": canonical_json(config),
-                "seed": int(seed), "versions": json.dumps(package_versions()),
-                "started": started, "complete": False,
+                "type": RUN_TYPE, "schema_version": SCHEMA_VERSION, "kind": kind, "name": name,
+                "run_id": run_id(kind, name, config, inputs), "config": canonical_json(config),
+                "inputs": canonical_json(inputs or {}), "seed": int(seed),
+                "versions": json.dumps(package_versions()), "started": clock.started,
+                "wall_seconds": clock.seconds(), "complete": False,
             })
             yield h5
             h5.attrs["finished"] = _now()
-            h5.attrs["wall_seconds"] = time.perf_counter() - t0
             h5.attrs["complete"] = True
 
-    def list_runs(self, kind: str | None = None) -> list[RunInfo]:
-        """Every complete run (optionally of one kind), sorted by kind, name and finish time.
-
-        Files that do not open as complete runs (a foreign file, a leftover temporary) are
-        not listed; temporaries start with a dot and are never globbed.
-        """
+    def scan(self, kind: str | None = None) -> tuple[list[RunInfo], list[str]]:
+        """Every complete run (optionally of one kind), sorted by kind, name and finish time, and
+        one message per ``.h5`` file that does not open as a complete run (temporaries, which
+        start with a dot, are never globbed)."""
         base = self.root / kind if kind else self.root
         if not base.is_dir():
-            return []
-        runs = []
+            return [], []
+        runs, problems = [], []
         for path in sorted(base.rglob("[!.]*.h5")):
             try:
                 with open_run(path) as run:
                     runs.append(run.info())
-            except StoreError:
-                continue
-        return sorted(runs, key=lambda r: (r.kind, r.name, r.finished))
+            except StoreError as err:
+                problems.append(str(err))
+        return sorted(runs, key=lambda r: (r.kind, r.name, r.finished)), problems
+
+    def list_runs(self, kind: str | None = None) -> list[RunInfo]:
+        """The complete runs of :meth:`scan`, without its problems."""
+        return self.scan(kind)[0]
 
 
 def write_arrays(group: h5py.Group, arrays: dict[str, Any]) -> None:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bridge.errors import UserError
-from bridge.layers._units import as_units, per_unit, transfer
+from bridge.core.errors import UserError
+from bridge.learning.layers._units import as_units, per_unit, transfer
 from models import ip_gaussian, ip_infomax, ip_triesch
 from models.rate_ip import RateIPRule
 
