@@ -33,6 +33,7 @@ demo: setup
 	$(VENV)/bin/homeobridge demo
 
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: setup
