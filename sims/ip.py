@@ -41,6 +41,16 @@ def ou_input(var: str) -> str:
             "mu : 1 (constant)\nsigma : 1 (constant)\n")
 
 
+def check_windows(cfg: Config, total: str, model: str) -> None:
+    """``0 < measure <= cfg.<total>``, ``record_dt >= dt`` (seconds) and ``cfg.model_params`` valid
+    for ``model``; ValueError naming the values (before any work)."""
+    if cfg.measure > getattr(cfg, total):
+        raise ValueError(f"need 0 < measure <= {total}, got measure={cfg.measure}, {total}={getattr(cfg, total)}")
+    if cfg.record_dt < cfg.dt:
+        raise ValueError(f"need record_dt >= dt, got record_dt={cfg.record_dt}, dt={cfg.dt}")
+    model_params(get(model), cfg.model_params)
+
+
 class IPRunConfig(Config):
     """Settings shared by the IP experiments (times in seconds); validated when built."""
 
@@ -59,13 +69,9 @@ class IPRunConfig(Config):
 
     @model_validator(mode="after")
     def _consistent(self) -> IPRunConfig:
-        if self.measure > self.duration:
-            raise ValueError(f"need 0 < measure <= duration, got measure={self.measure}, duration={self.duration}")
-        if self.record_dt < self.dt:
-            raise ValueError(f"need record_dt >= dt, got record_dt={self.record_dt}, dt={self.dt}")
+        check_windows(self, "duration", self.model)
         if self.fi_max <= self.fi_min:
             raise ValueError(f"need fi_min < fi_max, got {self.fi_min}, {self.fi_max}")
-        model_params(get(self.model), self.model_params)  # a bad parameter fails here, before any work
         return self
 
 

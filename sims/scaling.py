@@ -20,7 +20,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveIn
 from bridge.core.config import Config
 from models import get
 from models.synaptic_scaling import build
-from sims.ip import model_params, phase_runner
+from sims.ip import check_windows, model_params, phase_runner
 
 
 class ScalingConfig(Config):
@@ -41,11 +41,7 @@ class ScalingConfig(Config):
 
     @model_validator(mode="after")
     def _consistent(self) -> ScalingConfig:
-        if self.measure > self.recover:
-            raise ValueError(f"need 0 < measure <= recover, got measure={self.measure}, recover={self.recover}")
-        if self.record_dt < self.dt:
-            raise ValueError(f"need record_dt >= dt, got record_dt={self.record_dt}, dt={self.dt}")
-        model_params(get("synaptic-scaling"), self.model_params)
+        check_windows(self, "recover", "synaptic-scaling")
         return self
 
 
