@@ -22,7 +22,7 @@ from typer.exceptions import Abort, Exit, TyperException
 import sims
 from bridge.core.config import apply_overrides
 from bridge.core.errors import UserError
-from bridge.core.store import Stopwatch, Store, check_writable, open_run
+from bridge.core.store import Stopwatch, Store, atomic_output, check_writable, open_run
 from bridge.core.tables import markdown_table
 from bridge.experiments.compare import CompareConfig, export_plots
 from bridge.experiments.compare import compare as run_compare
@@ -30,6 +30,17 @@ from bridge.experiments.demo import DemoConfig
 from bridge.experiments.demo import demo as run_demo
 from bridge.experiments.environment import environment_report
 from bridge.experiments.report import write_report
+from bridge.experiments.studies import (
+    BUDGETS,
+    STUDIES,
+    StudyRun,
+    describe,
+    export_study_plots,
+    get_study,
+    latest_results,
+    run_study,
+    study_table,
+)
 from bridge.fitting.rules import list_rules, load_rule, rule_report, rule_summary, rule_table, save_rule
 from bridge.fitting.runs import fit_run
 from bridge.learning.export import ExportConfig, export_torch
@@ -261,6 +272,73 @@ def train(
     print(markdown_table(list(summary), [list(summary.values())]))
     if summary["status"] != "ok":
         console.print(f"[red]{summary['message']}[/red]")
+
+
+study_app = typer.Typer(help="The seed papers' claims as declared studies: paired statistics and verdicts.",
+                        no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("list")
+def study_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """The studies: name, claim and source."""
+    if as_json:
+        print_json([describe(study) for study in STUDIES.values()])
+        return
+    print(markdown_table(["study", "claim", "source"], [[s.name, s.claim, s.source] for s in STUDIES.values()]))
+
+
+@study_app.command("show")
+def study_show(name: str = typer.Argument(..., help="a study of `study list`")) -> None:
+    """A study's declaration: claim, source, protocol, metric, criterion, budgets."""
+    print_json(describe(get_study(name)))
+
+
+@study_app.command("run")
+def study_run(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="a study of `study list`"),
+    budget: str = typer.Option("smoke", "--budget", help="smoke | quick | full"),
+    workers: int = typer.Option(2, "--workers", help="parallel training processes, >= 1"),
+    rule: str = typer.Option("", "--rule", help="fitted rate rule for the fitted+affine arm (skipped without)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Train (or reuse) every cell of a study, test its claim, store the verdict; prints its tables."""
+    get_study(name)
+    request = apply_overrides(StudyRun(study=name), [f"budget={budget}", f"workers={workers}", f"rule={rule}"])
+    path = run_study(request, store(ctx), progress=not quiet)
+    results = [r for r in latest_results(store(ctx), request.budget) if r["path"] == str(path)]
+    print(study_table(results))
+    console.print(f"study run: {path}")
+
+
+@study_app.command("table")
+def study_table_command(
+    ctx: typer.Context,
+    budget: str | None = typer.Option(None, "--budget", help="only results of this budget"),
+    markdown: bool = typer.Option(True, "--markdown", help="markdown, the default format (or --json)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of markdown"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write the markdown to this file"),
+    plots: Path | None = typer.Option(None, "--plots", help="write the plots here and link them"),
+) -> None:
+    """The claims and tests of the newest stored result of every study (generated, never typed)."""
+    if budget is not None and budget not in BUDGETS:
+        raise UserError(f"--budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+    if output is not None:
+        check_writable(output)
+    results = latest_results(store(ctx), budget)
+    if as_json or not markdown:
+        print_json(results)
+        return
+    if plots is not None:
+        export_study_plots(store(ctx), results, plots)
+    text = study_table(results, plots)
+    if output is None:
+        print(text)
+        return
+    with atomic_output(output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    console.print(f"studies table: {output}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from bridge.core.store import Store, open_run
-from bridge.experiments.compare import CompareConfig, cells, compare, load_history
+from bridge.experiments.compare import CompareConfig, cells, compare
 from bridge.experiments.report import write_report
+from bridge.learning.train import load_history
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = [

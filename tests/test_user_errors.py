@@ -144,3 +144,18 @@ def test_sim_validation_fails_before_the_progress_bar(tmp_path, capsys):
     code, out, err = run_cli(capsys, "--results", str(tmp_path), "sim", "homeostasis-sweep", "--set", "duration=20")
     assert_one_line(code, err, "need 0 < measure <= duration")
     assert out == "" and files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["study", "run", "nope"], "unknown study 'nope'"),
+    (["study", "show", "nope"], "unknown study 'nope'"),
+    (["study", "run", "shaw-depth", "--budget", "huge"], "--set budget: Input should be 'smoke', 'quick' or 'full'"),
+    (["study", "run", "shaw-depth", "--workers", "0"], "--set workers: Input should be greater than 0"),
+    (["study", "run", "shaw-depth", "--rule", "absent"], "no rule 'absent'"),
+    (["study", "table", "--budget", "huge"], "--budget 'huge': choose one of smoke, quick, full"),
+    (["study", "table", "-o", "/proc/nope/studies.md"], "/proc/nope/studies.md: cannot write there"),
+])
+def test_study_mistakes_are_one_line_before_any_work(tmp_path, argv, fragment, capsys):
+    code, out, err = run_cli(capsys, "--results", str(tmp_path), *argv)
+    assert_one_line(code, err, fragment)
+    assert out == "" and files_in(tmp_path) == []

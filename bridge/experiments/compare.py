@@ -8,7 +8,8 @@ crash or Ctrl-C loses nothing done and a rerun finishes the rest. Runs go to wor
 Summary, per (neuron, norm, batch size), at the learning rate with the best mean final
 accuracy:
 
-- final accuracy: test accuracy after the last epoch, mean +/- sd over seeds;
+- final accuracy: test accuracy after the last epoch, mean +/- sd over seeds (a diverged run
+  counts as chance: it did not train);
 - epochs to target: first epoch whose test accuracy reaches ``target_accuracy``, mean over the
   seeds that reach it ("-" if none does);
 - learning rates that train: those whose mean final accuracy is at least
@@ -27,22 +28,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
-import multiprocessing
-import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-import torch
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from bridge.core.config import Config, validation_message
-from bridge.core.errors import UserError
-from bridge.core.progress import progress_bar
-from bridge.core.store import Stopwatch, Store, open_run
+from bridge.core.store import Stopwatch, Store
 from bridge.core.tables import markdown_table
+from bridge.experiments.executor import run_grid
+from bridge.experiments.metrics import CHANCE, final_accuracy
 from bridge.experiments.plots import compare_plots
 from bridge.learning.data import DATASETS
 from bridge.learning.nets import NEURONS, norm_problem
@@ -50,14 +46,12 @@ from bridge.learning.train import (
     DEVICES,
     OPTIMIZERS,
     TrainConfig,
-    existing_run,
+    load_history,
     load_train_rule,
     run_inputs,
-    train,
 )
 
 COMPARE_KIND = "compare"
-CHANCE = 0.1  # every data set of bridge.learning.data has 10 balanced classes
 
 
 class CompareConfig(Config):
@@ -151,59 +145,6 @@ def compare_inputs(planned: list[TrainConfig | str], store: Store) -> dict:
     return {"rules": rules, "data": data}
 
 
-def _train_in_worker(train_cfg: TrainConfig, root: str, threads: int, rerun: bool) -> str:
-    """One cell in a worker process: the store is passed by its root, rules load from it."""
-    torch.set_num_threads(threads)
-    return str(train(train_cfg, Store(root), progress=False, rerun=rerun))
-
-
-def run_grid(planned: list[TrainConfig | str], workers: int, store: Store,
-             progress: bool = True, rerun: bool = False) -> list[Path | str]:
-    """Train every feasible planned cell not already complete in the store (every one: ``rerun``).
-
-    Returns, in grid order, each cell's run path, or for a cell that cannot be trained the
-    reason. Ctrl-C cancels the queued cells; finished ones stay in the store.
-    """
-    feasible = [c for c in planned if not isinstance(c, str)]
-    todo = [c for c in feasible if rerun or existing_run(c, store) is None]
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with progress_bar(progress) as bar:
-        task = bar.add_task("compare", total=len(feasible), completed=len(feasible) - len(todo))
-        if todo:
-            _execute(todo, workers, store, threads, rerun, lambda: bar.advance(task))
-    results = [c if isinstance(c, str) else existing_run(c, store) for c in planned]
-    if any(r is None for r in results):
-        raise UserError("compare: some runs did not finish; rerun to complete them")
-    return results
-
-
-def _execute(todo: list, workers: int, store: Store, threads: int, rerun: bool, done) -> None:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(_train_in_worker, c, str(store.root), threads, rerun) for c in todo}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    future.result()
-                    done()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-
-
-def load_history(path: Path) -> dict:
-    """The per-epoch history of a training run, as numpy arrays, with its status and id."""
-    with open_run(path, "train") as run:
-        history = {key: run.array(f"history/{key}") for key in (
-            "epoch", "train_loss", "test_accuracy", "wall_seconds", "grad_norm",
-        )}
-        history["status"] = str(run.h5.attrs.get("status", "ok"))
-        history["run_id"] = run.run_id
-    return history
-
-
 def summarise(config: CompareConfig, results: list[Path | str]) -> dict:
     """Per-cell histories and the per-(neuron, norm, batch) summary rows described above.
 
@@ -213,7 +154,7 @@ def summarise(config: CompareConfig, results: list[Path | str]) -> dict:
     for cell, result in zip(cells(config), results):
         if not isinstance(result, str):
             runs.append(dict(cell, **load_history(result)))
-    threshold = CHANCE + 0.5 * (max(_final(r) for r in runs) - CHANCE) if runs else 1.0
+    threshold = CHANCE + 0.5 * (max(final_accuracy(r) for r in runs) - CHANCE) if runs else 1.0
     for key, cell_group in _groups(list(zip(cells(config), results)), ("neuron", "norm", "batch_size")):
         group = [r for r in runs if (r["neuron"], r["norm"], r["batch_size"]) == key]
         reasons = [result for _, result in cell_group if isinstance(result, str)]
@@ -224,10 +165,10 @@ def summarise(config: CompareConfig, results: list[Path | str]) -> dict:
 
 def _row(row: dict, group: list[dict], config: CompareConfig, threshold: float) -> dict:
     lrs = sorted({r["lr"] for r in group})
-    means = {lr: float(np.mean([_final(r) for r in group if r["lr"] == lr])) for lr in lrs}
+    means = {lr: float(np.mean([final_accuracy(r) for r in group if r["lr"] == lr])) for lr in lrs}
     best_lr = max(means, key=means.get)
     chosen = [r for r in group if r["lr"] == best_lr]
-    finals = [_final(r) for r in chosen]
+    finals = [final_accuracy(r) for r in chosen]
     reach = [_epochs_to(r, config.target_accuracy) for r in chosen]
     training = [lr for lr in lrs if means[lr] >= threshold]
     return dict(
@@ -246,11 +187,6 @@ def _groups(pairs: list[tuple[dict, Path | str]], keys: tuple[str, ...]) -> list
     for cell, result in pairs:
         groups.setdefault(tuple(cell[k] for k in keys), []).append((cell, result))
     return list(groups.items())
-
-
-def _final(run: dict) -> float:
-    acc = run["test_accuracy"]
-    return float(acc[-1]) if len(acc) and math.isfinite(acc[-1]) else 0.0
 
 
 def _epochs_to(run: dict, target: float) -> int | None:
@@ -294,7 +230,7 @@ def compare(config: CompareConfig, store: Store, progress: bool = True, rerun: b
     planned = plan(config, store)
     inputs = compare_inputs(planned, store)
     clock = Stopwatch()
-    results = run_grid(planned, config.workers, store, progress, rerun)
+    results = run_grid(planned, config.workers, store, progress, rerun, label="compare")
     summary = summarise(config, results)
     table = summary_table(summary)
     identity = config.identity()

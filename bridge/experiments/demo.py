@@ -5,7 +5,8 @@
 3. export the rate rule as a ready torch layer;
 4. a compact comparison on the real Fashion-MNIST: rate and spiking networks; none vs BN vs
    IP vs the fitted rule; two learning rates; two seeds; batch 64 and batch 1 (online);
-5. the HTML report.
+5. the studies of the seed papers' claims (``homeobridge study``) at quick budget;
+6. the HTML report, which opens with their Claims.
 
 Every step writes to the store and is skipped when already complete, so a second run is fast
 and an interrupted one resumes.
@@ -24,6 +25,7 @@ from bridge.core.config import Config
 from bridge.core.store import Stopwatch, Store, open_run
 from bridge.experiments.compare import CompareConfig, compare, export_plots
 from bridge.experiments.report import write_report
+from bridge.experiments.studies import BUDGETS, STUDIES, StudyRun, latest_results, run_study, study_table
 from bridge.fitting.rules import load_rule, rule_report, save_rule
 from bridge.fitting.runs import fit_run
 from bridge.learning.data import DATASETS
@@ -52,6 +54,8 @@ class DemoConfig(Config):
     time_steps: PositiveInt = 8
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.7
     workers: PositiveInt = 2
+    studies: tuple[Literal[tuple(STUDIES)], ...] = tuple(STUDIES)
+    study_budget: Literal[BUDGETS] = "quick"
 
 
 def _sweep_and_fit(model: str, config: DemoConfig, store: Store, console: Console) -> str:
@@ -102,8 +106,14 @@ def demo(config: DemoConfig, store: Store, console: Console) -> dict:
             export_plots(run)
         console.print(tables[-1], markup=False, highlight=False, soft_wrap=True)
 
+    console.rule(f"[bold]studies, {config.study_budget} budget")
+    for name in config.studies:
+        run_study(StudyRun(study=name, budget=config.study_budget, rule=rate_rule, workers=config.workers), store)
+    claims = study_table(latest_results(store, config.study_budget))
+    console.print(claims, markup=False, highlight=False, soft_wrap=True)
+
     console.rule("[bold]report")
     report = write_report(store)
     wall = time.perf_counter() - start
     console.print(f"demo finished in {wall:.0f} s; report: [bold]{report.resolve()}")
-    return {"report": str(report), "tables": tables, "wall_seconds": wall}
+    return {"report": str(report), "tables": tables, "claims": claims, "wall_seconds": wall}

@@ -10,6 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from bridge.experiments.metrics import early_layers, final_accuracy, layer_entropies  # noqa: E402
 
 
 def png(fig) -> bytes:
@@ -119,3 +122,92 @@ def sweep_plot(run) -> bytes:
         ax.legend(fontsize=6)
     fig.suptitle(f"{run.config.get('model', run.name)} sweep {run.run_id}")
     return png(fig)
+
+
+def _mean_ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 (seeds) and the half-width of its 95% t-interval."""
+    n = values.shape[0]
+    half = stats.t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else 0 * values[0]
+    return values.mean(axis=0), half
+
+
+def _band(ax, x, values: np.ndarray, label: str) -> None:
+    mean, half = _mean_ci(values)
+    line, = ax.plot(x, mean, marker="o", label=label)
+    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.15)
+
+
+def _arms(keys: list[tuple]) -> list[str]:
+    return list(dict.fromkeys(k[0] for k in keys))
+
+
+def _metric(histories: dict, keys: list[tuple], arm: str, value: float, lr: float, seeds, fn) -> np.ndarray:
+    return np.array([fn(histories[(arm, value, lr, seed)]) for seed in seeds])
+
+
+def effects_plot(tests: list[dict], negligible: float, title: str) -> bytes:
+    """Each test's effect with its 95% CI; the zero line and the declared negligible band."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(tests) + 1.4))
+    labels = [f"{t['treatment']} - {t['baseline']} {t['condition']} ({t['variant']}): {t['verdict']}" for t in tests]
+    y = np.arange(len(tests))[::-1]
+    effects = np.array([t["effect"] for t in tests])
+    errors = np.array([[t["effect"] - t["low"], t["high"] - t["effect"]] for t in tests]).T
+    ax.errorbar(effects, y, xerr=np.nan_to_num(errors), fmt="o", capsize=3)
+    ax.axvline(0, color="black", lw=1)
+    ax.axvspan(-negligible, negligible, color="grey", alpha=0.2, label="negligible band")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("mean paired difference (95% CI)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return png(fig)
+
+
+def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[dict]) -> dict[str, bytes]:
+    """The plots of one study result by file stem: its effects, and the curves of its analysis."""
+    plots = {"effects": effects_plot(tests, study.negligible, f"{study.name}: {study.criterion[:90]}...")}
+    arms = _arms(keys)
+    if study.analysis in ("accuracy", "lr_range"):
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for arm in arms:
+            if study.axis == "lr":
+                values = np.array([_metric(histories, keys, arm, lr, lr, seeds, final_accuracy)
+                                   for lr in study.values]).T
+            else:
+                values = np.array([_metric(histories, keys, arm, v, study.shared_lr, seeds, final_accuracy)
+                                   for v in study.values]).T
+            _band(ax, list(study.values), values, arm)
+        ax.set(xlabel=study.axis if study.axis == "depth" else "SGD learning rate", ylabel="final test accuracy",
+               title=f"{study.name} (mean, 95% CI over {len(seeds)} seeds"
+                     f"{'' if study.axis == 'lr' else f', lr {study.shared_lr:g}'})")
+        ax.set_xscale("log")
+        ax.set_xticks(list(study.values), [f"{v:g}" for v in study.values])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        plots["accuracy"] = png(fig)
+    if study.analysis == "gradients":
+        value, lr = study.values[0], study.shared_lr
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for arm in arms:
+            per_layer = np.array([np.asarray(histories[(arm, value, lr, s)]["grad_norm"], float)[-1] for s in seeds])
+            _band(left, np.arange(1, per_layer.shape[1] + 1), per_layer, arm)
+            early = np.array([early_layers(histories[(arm, value, lr, s)]["grad_norm"]) for s in seeds])
+            _band(right, np.arange(1, early.shape[1] + 1), early, arm)
+        left.set(yscale="log", xlabel="layer (1 = input side)", ylabel="gradient norm, last epoch")
+        right.set(yscale="log", xlabel="epoch", ylabel="early layers' gradient norm")
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{study.name}: depth {value:g}, lr {lr:g}")
+        plots["gradients"] = png(fig)
+    if study.analysis == "information":
+        value, lr = study.values[0], study.shared_lr
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for arm in arms:
+            h2 = np.array([layer_entropies(histories[(arm, value, lr, s)]) for s in seeds])
+            _band(ax, np.arange(1, h2.shape[1] + 1), h2, arm)
+        ax.set(xlabel="hidden layer", ylabel="Renyi H2 = -log V (nats)", title=f"{study.name}: last epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        plots["information"] = png(fig)
+    return plots

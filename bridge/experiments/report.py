@@ -18,6 +18,7 @@ from pathlib import Path
 from bridge.core.store import Run, Store, atomic_output, check_writable, open_run, package_versions
 from bridge.core.tables import markdown_table, markdown_to_html
 from bridge.experiments.plots import sweep_plot
+from bridge.experiments.studies import TESTS_HEADERS, claims_rows, latest_results, tests_rows
 from bridge.fitting.rules import list_rules, rule_table
 
 STYLE = """
@@ -98,6 +99,41 @@ def sims_section(store: Store) -> tuple[str, list[dict]]:
     return "\n".join(parts) or "<p>No simulations in this store.</p>", numbers
 
 
+def claims_section(store: Store) -> tuple[str, str, list[dict]]:
+    """The Claims table that opens the report (claim, source, verdict, effect +/- CI, budget, link)
+    and one section per study result with its tests and plots; the numbers they show."""
+    results = latest_results(store)
+    if not results:
+        return ("<p>No studies in this store: run <code>homeobridge study run NAME</code>.</p>", "", [])
+    rows, sections = [], []
+    for result in results:
+        anchor = f"study-{result['name']}-{result['budget']}"
+        for (variant, claim_verdict), row in zip(result["verdicts"].items(), claims_rows([result])):
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
+                row[1], row[2])) + f"<td><b>{html.escape(claim_verdict)}</b> ({html.escape(variant)})</td>"
+                f"<td>{html.escape(row[6])}</td><td>{html.escape(result['budget'])}</td>"
+                f'<td><a href="#{anchor}">{html.escape(result["name"])}</a></td></tr>')
+        plots = "".join(f"<h4>{name}</h4>" + _img(_study_plot(result, name), name) for name in result["plots"])
+        cells = ", ".join(f"{c['arm']}/{c['value']:g}/{c['lr']:g}/s{c['seed']}: {c['run_id']}" for c in result["cells"])
+        sections.append(
+            f'<h3 id="{anchor}">{html.escape(result["name"])} ({html.escape(result["budget"])})</h3>'
+            f"<p>{html.escape(result['study']['claim'])}</p><p class=muted>Criterion: "
+            f"{html.escape(result['study']['criterion'])}. Study run <code>{result['run_id']}</code>, "
+            f"{len(result['cells'])} training runs, {result['wall_seconds'] / 60:.1f} min.</p>"
+            + markdown_to_html(markdown_table(TESTS_HEADERS, tests_rows([result]))) + plots
+            + f"<details><summary>training runs (arm/value/lr/seed: run id)</summary><p class=muted>"
+              f"{html.escape(cells)}</p></details>")
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "source", "verdict", "effect [95% CI] per test",
+                                              "budget", "details"))
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return table, "\n".join(sections), results
+
+
+def _study_plot(result: dict, name: str) -> bytes:
+    with open_run(result["path"], "studies") as run:
+        return run.array(f"plots/{name}").tobytes()
+
+
 def provenance_table(store: Store) -> str:
     """Every run of the store: kind, name, id, seed, finish time and the seconds of its work."""
     rows = [[
@@ -114,10 +150,11 @@ def build_report(store: Store) -> str:
             section, numbers = compare_section(run)
         compares.append(section)
         compare_numbers.append(numbers)
+    claims_html, studies_html, study_numbers = claims_section(store)
     rules_html, rules_numbers = rules_section(store)
     sims_html, sims_numbers = sims_section(store)
     versions = package_versions()
-    data = {"compare": compare_numbers, "rules": rules_numbers, "sims": sims_numbers}
+    data = {"studies": study_numbers, "compare": compare_numbers, "rules": rules_numbers, "sims": sims_numbers}
     embedded = json.dumps(data, default=str).replace("</", "<\\/")
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"""<!doctype html>
@@ -127,6 +164,12 @@ def build_report(store: Store) -> str:
 <p class=muted>Generated {generated} from <code>{html.escape(str(store.root.resolve()))}</code>
 by homeobridge {versions['homeobridge']} (git {versions['git'][:10] or 'n/a'}), brian2 {versions['brian2']},
 torch {versions['torch']}, snntorch {versions['snntorch']}.</p>
+<h2>Claims</h2>
+<p class=muted>Each claim of the seed papers tested under a protocol declared before its runs: arms
+paired by seed, effect = mean paired difference with its 95% CI, Holm within a study.</p>
+{claims_html}
+<h2>Studies</h2>
+{studies_html}
 <h2>Does biological homeostasis give BatchNorm's learning gains?</h2>
 {''.join(compares) or '<p>No comparisons in this store: run <code>homeobridge compare</code>.</p>'}
 <h2>Fitted rules and their BatchNorm correspondence</h2>

@@ -14,11 +14,12 @@ and the step-down is five lines, so it is written here.
 Verdict of one test, given the claimed sign of the effect and a declared negligible band
 [-negligible, +negligible]:
 
-- ``reproduced``: Holm-adjusted p < alpha and the effect has the claimed sign;
-- ``refuted``: Holm-adjusted p < alpha and the effect has the opposite sign, or the whole 95% CI
-  lies inside the negligible band (an effect too small to matter, measured precisely);
-- ``inconclusive``: anything else (including fewer than 2 seeds, or no variation at all with a
-  zero effect outside the band's reach).
+- ``refuted``: the whole 95% CI lies inside the negligible band (an effect too small to matter,
+  measured precisely; this comes first, so a significant but negligible effect is no support),
+  or Holm-adjusted p < alpha with the effect of the opposite sign;
+- ``reproduced``: Holm-adjusted p < alpha and the effect has the claimed sign (and is not
+  negligible);
+- ``inconclusive``: anything else (including fewer than 2 seeds).
 """
 
 from __future__ import annotations
@@ -75,12 +76,12 @@ def holm(p_values: list[float]) -> list[float]:
 def verdict(effect: PairedEffect, p_adjusted: float, sign: int, negligible: float,
             alpha: float = ALPHA) -> str:
     """``reproduced`` / ``refuted`` / ``inconclusive`` of one test (see the module docstring)."""
-    if effect.n >= 2 and p_adjusted < alpha and effect.effect * sign > 0:
-        return "reproduced"
-    if effect.n >= 2 and p_adjusted < alpha and effect.effect * sign < 0:
+    if effect.n < 2:
+        return "inconclusive"
+    if -negligible <= effect.low and effect.high <= negligible:
         return "refuted"
-    if effect.n >= 2 and -negligible <= effect.low and effect.high <= negligible:
-        return "refuted"
+    if p_adjusted < alpha:
+        return "reproduced" if effect.effect * sign > 0 else "refuted"
     return "inconclusive"
 
 

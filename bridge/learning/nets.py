@@ -9,12 +9,14 @@ layers (``depth - 1`` hidden blocks and a linear readout). Every network has
   ``record`` is a list, one activity tensor per block is appended to it (rate nets: the block's
   output; spiking nets: each unit's spike rate over the time steps; the readout: its logits).
 
-Norm names, rate nets: ``none``, ``bn`` (BatchNorm), ``ln`` (LayerNorm; GroupNorm(1, C) in
-CNNs), ``wn`` (weight norm), ``ip-triesch`` / ``ip-infomax`` / ``ip-gaussian``
-(:class:`IntrinsicPlasticity`, whose rule fixes the activation), ``fitted:<rule>``
-(:class:`FittedHomeostasis` of a fitted rule, passed in loaded as ``make_net(..., rule=...)``),
-``scaling`` (:class:`SynapticScaling`),
-``oja`` (:class:`OjaLinear`), ``dale`` (:class:`DaleLinear`, with ReLU as in Cornford et al.).
+Norm names, rate nets: ``none``, ``bn`` (BatchNorm), ``bn-noaffine`` (BatchNorm without its
+learned gamma, beta: the control for IP), ``ln`` (LayerNorm; GroupNorm(1, C) in CNNs), ``wn``
+(weight norm), ``ip-triesch`` / ``ip-infomax`` / ``ip-gaussian`` (:class:`IntrinsicPlasticity`,
+whose rule fixes the activation; ``+affine`` adds the learned gamma, beta of Shaw et al. 2020:
+y = f(gamma (a x + b) + beta)), ``fitted:<rule>[+affine]`` (:class:`FittedHomeostasis` of a
+fitted rule, passed in loaded as ``make_net(..., rule=...)``), ``scaling``
+(:class:`SynapticScaling`), ``oja`` (:class:`OjaLinear`), ``dale`` (:class:`DaleLinear`, with
+ReLU as in Cornford et al.).
 Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`` /
 ``homeostatic`` (:class:`HomeostaticLeaky`), ``fitted:<rule>`` (the fitted rule's equilibrium
 map as a :class:`FittedHomeostasis` normaliser of each neuron's synaptic current, gain =
@@ -58,8 +60,10 @@ INITS = ("default", "kaiming", "xavier", "orthogonal")
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
 }
-RATE_NORMS = ("none", "bn", "ln", "wn", "ip-triesch", "ip-infomax", "ip-gaussian",
-              "scaling", "oja", "dale", "fitted:<rule>")
+IP_NORMS = ("ip-triesch", "ip-infomax", "ip-gaussian")
+AFFINE = "+affine"  # suffix: IP / fitted layer followed by a learned per-unit gamma, beta (Shaw et al. 2020)
+RATE_NORMS = ("none", "bn", "bn-noaffine", "ln", "wn", *IP_NORMS, *(n + AFFINE for n in IP_NORMS),
+              "scaling", "oja", "dale", "fitted:<rule>", "fitted:<rule>+affine")
 SPIKING_NORMS = ("none", "bn", "ip", "homeostatic", "fitted:<rule>")
 READOUTS = ("count", "membrane")
 
@@ -67,14 +71,15 @@ READOUTS = ("count", "membrane")
 def norm_problem(neuron: str, norm: str) -> str | None:
     """Why ``norm`` is not a normalisation of ``neuron`` nets, or None when it is one."""
     known = RATE_NORMS if neuron == "rate" else SPIKING_NORMS
-    if norm in known or (norm.startswith("fitted:") and len(norm) > len("fitted:")):
+    fitted = norm.removesuffix(AFFINE) if neuron == "rate" else norm
+    if norm in known or (fitted.startswith("fitted:") and len(fitted) > len("fitted:")):
         return None
     return f"unknown norm {norm!r} for {neuron} nets; choose one of {', '.join(known)}"
 
 
 def _fitted_rule(norm: str, rule: Rule | None) -> Rule:
     """The rule passed in for ``norm = fitted:<name>``; UserError when it is missing or another."""
-    name = norm.removeprefix("fitted:")
+    name = norm.removeprefix("fitted:").removesuffix(AFFINE)
     if rule is None or rule.name != name:
         raise UserError(f"norm {norm!r} needs the loaded rule {name!r} passed to the network builder")
     return rule
@@ -107,16 +112,18 @@ def _activation(name: str) -> nn.Module:
 def _rate_block(norm: str, make_weight: Callable[[], nn.Module], width: int, conv: bool,
                 activation: str, ip_eta: float | None, rule: Rule | None) -> list[nn.Module]:
     """[weight layer, normalisation, activation] for one hidden block of a rate net."""
+    affine = norm.endswith(AFFINE)
     if norm.startswith("ip-"):
         ip = IntrinsicPlasticity2d if conv else IntrinsicPlasticity
-        return [make_weight(), ip(width, norm[3:], eta=ip_eta)]
+        return [make_weight(), ip(width, norm.removesuffix(AFFINE)[3:], eta=ip_eta, affine=affine)]
     if norm.startswith("fitted:"):
-        return [make_weight(), FittedHomeostasis.from_rule(_fitted_rule(norm, rule), width)]
+        return [make_weight(), FittedHomeostasis.from_rule(_fitted_rule(norm, rule), width, affine=affine)]
     if norm in ("oja", "dale") and conv:
         raise UserError(f"norm {norm!r} exists for MLPs only")
     layers = {
         "none": lambda: [make_weight()],
         "bn": lambda: [make_weight(), (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width)],
+        "bn-noaffine": lambda: [make_weight(), (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width, affine=False)],
         "ln": lambda: [make_weight(), nn.GroupNorm(1, width) if conv else nn.LayerNorm(width)],
         "wn": lambda: [weight_norm(make_weight())],
         "scaling": lambda: [SynapticScaling(make_weight())],

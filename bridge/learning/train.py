@@ -36,8 +36,8 @@ from bridge.core.progress import progress_bar
 from bridge.core.store import Stopwatch, Store, open_run, write_arrays
 from bridge.fitting.rules import Rule, load_rule
 from bridge.learning.data import DATASETS, Dataset, dataset_identity, load
-from bridge.learning.layers import after_step, plastic_modules
-from bridge.learning.nets import ACTIVATIONS, INITS, KINDS, NEURONS, READOUTS, make_net, norm_problem
+from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, after_step, plastic_modules
+from bridge.learning.nets import ACTIVATIONS, AFFINE, INITS, KINDS, NEURONS, READOUTS, make_net, norm_problem
 from models.information import information_potential
 
 TRAIN_KIND = "train"
@@ -91,16 +91,16 @@ class TrainConfig(Config):
 
     @property
     def rule_name(self) -> str | None:
-        """The fitted rule a ``fitted:<name>`` norm uses, else None."""
-        return self.norm.removeprefix("fitted:") if self.norm.startswith("fitted:") else None
+        """The fitted rule a ``fitted:<name>[+affine]`` norm uses, else None."""
+        return self.norm.removeprefix("fitted:").removesuffix(AFFINE) if self.norm.startswith("fitted:") else None
 
 
 _load = functools.lru_cache(maxsize=2)(load)  # a process training many runs reads each set once
 
 
 def run_name(config: TrainConfig) -> str:
-    """The store name of a run: neuron kind and norm (``fitted:x`` as ``fitted-x``)."""
-    return f"{config.neuron}-{config.norm.replace(':', '-')}"
+    """The store name of a run: neuron kind and norm (``fitted:x`` as ``fitted-x``, ``+`` as ``-``)."""
+    return f"{config.neuron}-{config.norm.replace(':', '-').replace('+', '-')}"
 
 
 def load_train_rule(config: TrainConfig, store: Store) -> Rule | None:
@@ -164,6 +164,22 @@ class GradNorms:
         return torch.zeros(self.blocks, device=squares.device).index_add_(0, self.index, squares).sqrt()
 
 
+EXPLODED = 1e6  # a homeostatic gain or bias beyond this is unstable (IP's known issue, Shaw et al.)
+
+
+def homeostatic_state(net: nn.Module) -> list[nn.Module]:
+    """The layers whose gain and bias a local rule adapts (IP, fitted homeostasis)."""
+    return [m for m in net.modules() if isinstance(m, (IntrinsicPlasticity, FittedHomeostasis))]
+
+
+def homeostasis_in_range(layers: list[nn.Module]) -> bool:
+    """Every adapted gain and bias finite and below :data:`EXPLODED` in magnitude (one host sync)."""
+    if not layers:
+        return True
+    values = torch.cat([torch.cat([m.gain.flatten(), m.bias.flatten()]) for m in layers])
+    return bool(values.isfinite().all() and values.abs().max() < EXPLODED)
+
+
 def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, batch_size: int,
                 generator: torch.Generator, grad_samples: int, advance=None) -> tuple[float, torch.Tensor]:
     """One pass over the shuffled training set: (mean batch loss, mean sampled gradient norm per block)."""
@@ -176,6 +192,7 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     every = max(1, steps // grad_samples)
     total = torch.zeros((), device=x.device)
     grad_norms = GradNorms(net)
+    plastic_state = homeostatic_state(net)
     grads, sampled = torch.zeros(grad_norms.blocks, device=x.device), 0
     for step in range(steps):
         start = step * batch_size
@@ -185,7 +202,7 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
         if step % every == 0:
             grads += grad_norms()
             sampled += 1
-            if not torch.isfinite(loss):
+            if not (torch.isfinite(loss) and homeostasis_in_range(plastic_state)):
                 return math.nan, grads / sampled
             if advance:
                 advance(min(every, steps - step))
@@ -241,7 +258,8 @@ def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool =
                     activity_stats(net, probe, config.kernel_sigma))
             if not math.isfinite(loss):
                 status = "diverged"
-                message = f"non-finite training loss in epoch {epoch} (lr={config.lr}); stopped"
+                message = (f"non-finite training loss or homeostatic gain/bias beyond {EXPLODED:g} in epoch "
+                           f"{epoch} (lr={config.lr}); stopped")
                 break
     return {**history, "status": status, "message": message, "device": str(device)}
 
@@ -274,6 +292,15 @@ def train(config: TrainConfig, store: Store, progress: bool = True, rerun: bool 
         write_arrays(group, {key: history[key] for key in HISTORY_KEYS})
         h5.attrs.update(status=history["status"], message=history["message"], device=history["device"])
     return store.path_for(kind, name, identity, inputs)
+
+
+def load_history(path: Path) -> dict:
+    """The per-epoch history of a stored training run as numpy arrays, with its status and run id."""
+    with open_run(path, TRAIN_KIND) as run:
+        history = {key: run.array(f"history/{key}") for key in HISTORY_KEYS}
+        history["status"] = str(run.h5.attrs.get("status", "ok"))
+        history["run_id"] = run.run_id
+    return history
 
 
 def summarise(path: Path) -> dict:

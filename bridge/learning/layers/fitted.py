@@ -46,6 +46,7 @@ class FittedHomeostasis(nn.Module):
         self, n: int, transfer_name: str, p: float, c: float, s: float, d: float,
         tau_samples: float, mode: str = "equilibrium", eta_gain: float = 0.0,
         eta_bias: float = 0.0, model: str = "", targets: dict | None = None, name: str = "",
+        affine: bool = False,
     ):
         super().__init__()
         if mode not in MODES:
@@ -55,7 +56,7 @@ class FittedHomeostasis(nn.Module):
         self.config = {
             "n": n, "transfer_name": transfer_name, "p": p, "c": c, "s": s, "d": d, "tau_samples": tau_samples,
             "mode": mode, "eta_gain": eta_gain, "eta_bias": eta_bias, "model": model,
-            "targets": dict(targets or {}), "name": name,
+            "targets": dict(targets or {}), "name": name, "affine": affine,
         }
         self.n, self.mode, self.name = n, mode, name
         self.p, self.c, self.s, self.d = p, c, s, d
@@ -67,6 +68,10 @@ class FittedHomeostasis(nn.Module):
         self.register_buffer("running_sq", torch.ones(n))
         self.register_buffer("gain", torch.full((n,), float(c)))
         self.register_buffer("bias", torch.full((n,), float(d)))
+        self.affine = affine
+        if affine:  # Shaw et al. 2020's y = f(gamma (gain x + bias) + beta), gamma and beta by backprop
+            self.gamma = nn.Parameter(torch.ones(n))
+            self.beta = nn.Parameter(torch.zeros(n))
 
     @staticmethod
     def _source_rule(model: str):
@@ -80,7 +85,8 @@ class FittedHomeostasis(nn.Module):
 
     @classmethod
     def from_rule(
-        cls, rule: Any, n: int, mode: str = "equilibrium", transfer_name: str | None = None
+        cls, rule: Any, n: int, mode: str = "equilibrium", transfer_name: str | None = None,
+        affine: bool = False,
     ) -> FittedHomeostasis:
         """The layer of ``n`` units executing a fitted ``bridge.fitting.rules.Rule`` (or any object with its fields).
 
@@ -93,17 +99,19 @@ class FittedHomeostasis(nn.Module):
         return cls(
             n, transfer_name or rule.transfer, float(eq.p), float(eq.c), float(eq.s), float(eq.d),
             float(dyn.tau_samples), mode, float(dyn.eta_gain), float(dyn.eta_bias),
-            rule.model, dict(rule.targets), rule.name,
+            rule.model, dict(rule.targets), rule.name, affine,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.mode == "equilibrium":
             self._equilibrium(as_units(x))
-        y = self.transfer(per_unit(self.gain, x) * x + per_unit(self.bias, x))
+        u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
+        y = self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x) if self.affine else u)
         if self.training and self.mode == "online":
+            own = self.transfer(u) if self.affine else y  # the rule sees the neuron's own output f(u)
             with torch.no_grad():
                 self.gain, self.bias = self.source.torch_step(
-                    as_units(x), as_units(y), self.gain, self.bias, self.eta_gain, self.eta_bias,
+                    as_units(x), as_units(own), self.gain, self.bias, self.eta_gain, self.eta_bias,
                     _EPS, **self.targets)
         return y
 
