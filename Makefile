@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 FASHION := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup data demo test test-all bench lint clean
+.PHONY: setup data demo test test-all bench lint clean studies-doc
 
 setup: $(STAMP) data
 
@@ -41,6 +41,10 @@ test-all: setup
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# docs/studies.md and its plots, generated from the full-budget study results in ./results
+studies-doc: setup
+	$(VENV)/bin/homeobridge study table --budget full --plots docs/studies -o docs/studies.md
 
 lint: setup
 	$(VENV)/bin/ruff check bridge models sims tests bench
