@@ -137,3 +137,23 @@ def test_a_killed_study_resumes_from_its_finished_cells(tmp_path):
     run_study(StudyRun(study="shaw-lr-robustness", budget="smoke", workers=1), Store(tmp_path), progress=False)
     assert len(list(tmp_path.glob("train/*/*.h5"))) == total
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items())  # reused, not retrained
+
+
+def test_arms_are_paired_by_seed_same_initial_weights_and_data_order():
+    from bridge.experiments.studies import cell_config, get_study
+    from bridge.learning.data import load
+    from bridge.learning.train import build
+
+    study = get_study("shaw-depth")
+    budget = study.budgets["smoke"]
+    data = load("digits")
+    nets = {arm: build(cell_config(study, budget, "", (arm, 10, 0.05, 1)), data)
+            for arm in ("none", "bn", "bn-noaffine", "ip-infomax", "ip-infomax+affine")}
+    weights = {arm: [m.weight for m in net.modules() if isinstance(m, nn.Linear)] for arm, net in nets.items()}
+    for arm, linear in weights.items():
+        assert len(linear) == 10
+        for mine, reference in zip(linear, weights["none"]):
+            assert torch.equal(mine, reference), arm
+    orders = [torch.randperm(100, generator=torch.Generator().manual_seed(cell_config(
+        study, budget, "", (arm, 10, 0.05, 1)).seed)) for arm in nets]
+    assert all(torch.equal(order, orders[0]) for order in orders)
