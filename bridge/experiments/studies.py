@@ -87,7 +87,7 @@ def _budgets(full_width: int = 256) -> dict[str, Budget]:
     """
     return {
         "smoke": Budget(n_train=256, n_test=256, epochs=1, width=16, seeds=(0, 1), sim_duration=4.0),
-        "quick": Budget(n_train=3000, n_test=2000, epochs=3, width=64, seeds=(0, 1, 2), sim_duration=20.0),
+        "quick": Budget(n_train=2000, n_test=1000, epochs=2, width=64, seeds=(0, 1, 2), sim_duration=20.0),
         "full": Budget(n_train=60000, n_test=10000, epochs=10, width=full_width, seeds=(0, 1, 2, 3, 4),
                        sim_duration=60.0),
     }
