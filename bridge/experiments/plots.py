@@ -164,7 +164,8 @@ def effects_plot(tests: list[dict], negligible: float, title: str) -> bytes:
 
 def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[dict]) -> dict[str, bytes]:
     """The plots of one study result by file stem: its effects, and the curves of its analysis."""
-    plots = {"effects": effects_plot(tests, study.negligible, f"{study.name}: {study.criterion[:90]}...")}
+    title = f"{study.name}: effect per test, 95% CI; verdict after Holm"
+    plots = {"effects": effects_plot(tests, study.negligible, title)}
     arms = _arms(keys)
     if study.analysis in ("accuracy", "lr_range"):
         fig, ax = plt.subplots(figsize=(6.5, 4))
