@@ -286,7 +286,7 @@ def judge(tests: list[dict], sign: int, negligible: float) -> dict[str, str]:
     return {v: claim_verdict([t["verdict"] for t in tests if t["variant"] == v]) for v in variants}
 
 
-def _information_sim(study: Study, budget: Budget, store: Store) -> dict:
+def _information_sim(budget: Budget, store: Store) -> dict:
     """The Brian2 part of claim (d): H2 of an infomax-IP neuron vs the same neuron without IP,
     on N(1, 4^2) input, one simulation per seed (paired by seed)."""
     ip, no_ip = [], []
@@ -321,7 +321,7 @@ def run_study(request: StudyRun, store: Store, progress: bool = True) -> Path:
     histories = {key: load_history(path) for key, path in zip(keys, paths)}
     tests = _tests(study, histories, budget.seeds, request.rule)
     if study.analysis == "information":
-        tests.insert(0, _information_sim(study, budget, store))
+        tests.insert(0, _information_sim(budget, store))
     verdicts = judge(tests, study.sign, study.negligible)
     identity = {"study": describe(study), "budget": request.budget, "rule": request.rule}
     inputs = {"rules": {}, "data": run_inputs(configs[0], None)["data"]}
