@@ -328,7 +328,8 @@ def run_study(request: StudyRun, store: Store, progress: bool = True) -> Path:
     for config in configs:
         inputs["rules"].update(run_inputs(config, load_train_rule(config, store))["rules"])
     cells = [{"arm": k[0], "value": k[1], "lr": k[2], "seed": k[3], "run_id": histories[k]["run_id"],
-              "status": histories[k]["status"], "accuracy": final_accuracy(histories[k])} for k in keys]
+              "status": histories[k]["status"], "accuracy": final_accuracy(histories[k]),
+              "seconds": histories[k]["run_seconds"]} for k in keys]
     plots = study_plots(study, histories, keys, budget.seeds, tests)
     with store.write(STUDY_KIND, study.name, identity, budget.seeds[0], clock, inputs) as h5:
         h5.attrs.update(budget=request.budget, tests=json.dumps(tests), verdicts=json.dumps(verdicts),
@@ -401,9 +402,12 @@ def study_table(results: list[dict], plots_dir: Path | None = None) -> str:
         cells = result["cells"]
         diverged = sum(c["status"] != "ok" for c in cells)
         rule = f" --rule {result['rule']}" if result["rule"] else ""
+        training = sum(c.get("seconds", 0.0) for c in cells) / 60
         parts.append(f"### {result['name']} ({result['budget']})\n\nCriterion: {result['study']['criterion']}. "
                      f"Metric: {result['study']['metric']}. {len(cells)} training runs ({diverged} diverged), "
-                     f"wall time {result['wall_seconds'] / 60:.1f} min, study run `{result['run_id']}`, "
+                     f"{training:.0f} min of training summed over them, this study run "
+                     f"{result['wall_seconds'] / 60:.1f} min (cells already in the store are reused), "
+                     f"study run `{result['run_id']}`, "
                      f"command `homeobridge study run {result['name']} --budget {result['budget']}{rule}`.")
         if plots_dir is not None:
             parts += [f"![{name}]({plots_dir.name}/{result['name']}-{result['budget']}-{name}.png)"

@@ -295,11 +295,13 @@ def train(config: TrainConfig, store: Store, progress: bool = True, rerun: bool 
 
 
 def load_history(path: Path) -> dict:
-    """The per-epoch history of a stored training run as numpy arrays, with its status and run id."""
+    """The per-epoch history of a stored training run as numpy arrays, with its status, run id
+    and the seconds the whole run took (``run_seconds``)."""
     with open_run(path, TRAIN_KIND) as run:
         history = {key: run.array(f"history/{key}") for key in HISTORY_KEYS}
         history["status"] = str(run.h5.attrs.get("status", "ok"))
         history["run_id"] = run.run_id
+        history["run_seconds"] = run.wall_seconds
     return history
 
 
