@@ -196,6 +196,7 @@ def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[di
             _band(right, np.arange(1, early.shape[1] + 1), early, arm)
         left.set(yscale="log", xlabel="layer (1 = input side)", ylabel="gradient norm, last epoch")
         right.set(yscale="log", xlabel="epoch", ylabel="early layers' gradient norm")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
         for ax in (left, right):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
