@@ -58,6 +58,14 @@ def test_paired_effect_is_the_t_interval_of_scipy():
     assert effect.p == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
 
 
+def test_identical_differences_use_the_exact_sign_test():
+    five = paired_effect(np.full(5, 2.0))
+    assert (five.effect, five.low, five.high) == (2.0, 2.0, 2.0)
+    assert five.p == pytest.approx(0.0625)  # 2 * 0.5**5: five seeds alone cannot reach p < 0.05
+    assert paired_effect(np.full(6, 2.0)).p == pytest.approx(0.03125)
+    assert paired_effect(np.zeros(5)).p == 1.0
+
+
 def test_holm_changes_a_borderline_case():
     assert holm([0.04, 0.01, 0.30]) == pytest.approx([0.08, 0.03, 0.30])
     borderline = np.array([0.03, 0.01, 0.045, -0.005, 0.02, 0.035])  # p = 0.029 on its own

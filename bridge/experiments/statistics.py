@@ -6,6 +6,10 @@ weights where the shapes allow, same data order): the per-seed differences d_i g
     effect = mean(d),  95% CI = effect +/- t_{0.975, n-1} * sd(d) / sqrt(n)     (scipy.stats.t)
     p      = two-sided one-sample t-test of d against 0                      (scipy.stats.ttest_1samp)
 
+When every difference is the same (sd = 0, e.g. counts), the t-test is undefined: p is then the
+exact two-sided sign test of n equal signs (scipy.stats.binomtest; 0.0625 for n = 5), and the
+interval is the point.
+
 With several tests in one study, the p-values are Holm-adjusted (Holm 1979): sorted
 ascending, p_(k) * (m - k + 1), made monotone, capped at 1. scipy has no Holm step-down (its
 ``false_discovery_control`` is Benjamini-Hochberg/Yekutieli, which controls another error rate),
@@ -54,8 +58,9 @@ def paired_effect(differences: np.ndarray) -> PairedEffect:
     if n < 2:
         return PairedEffect(mean, math.nan, math.nan, n, 1.0)
     sd = float(d.std(ddof=1))
-    if sd == 0:  # identical differences: the interval is the point; a nonzero one is certain
-        return PairedEffect(mean, mean, mean, n, 0.0 if mean != 0 else 1.0)
+    if sd == 0:  # identical differences: no t-test; the exact sign test of n equal signs instead
+        p = float(stats.binomtest(n, n, 0.5).pvalue) if mean != 0 else 1.0
+        return PairedEffect(mean, mean, mean, n, p)
     half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, n - 1)) * sd / math.sqrt(n)
     p = float(stats.ttest_1samp(d, 0.0).pvalue)
     return PairedEffect(mean, mean - half, mean + half, n, p)
