@@ -20,7 +20,7 @@ from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
 import sims
-from bridge.core.config import apply_overrides
+from bridge.core.config import apply_overrides, validate
 from bridge.core.errors import UserError
 from bridge.core.store import Stopwatch, Store, atomic_output, check_writable, open_run
 from bridge.core.tables import markdown_table
@@ -248,7 +248,7 @@ def export(
     mode: str = typer.Option("equilibrium", "--mode", help="equilibrium | online"),
 ) -> None:
     """Write a fitted rule as a ready layer; prints the two lines that load it."""
-    config = apply_overrides(ExportConfig(), [f"to={to}", f"units={units}", f"mode={mode}"])
+    config = validate(ExportConfig, {"to": to, "units": units, "mode": mode}, prefix="--")
     check_writable(output)
     print("\n".join(export_torch(load_rule(rule, store(ctx)), output, config)))
 
@@ -305,7 +305,7 @@ def study_run(
 ) -> None:
     """Train (or reuse) every cell of a study, test its claim, store the verdict; prints its tables."""
     get_study(name)
-    request = apply_overrides(StudyRun(study=name), [f"budget={budget}", f"workers={workers}", f"rule={rule}"])
+    request = validate(StudyRun, {"study": name, "budget": budget, "workers": workers, "rule": rule}, prefix="--")
     path = run_study(request, store(ctx), progress=not quiet)
     results = [r for r in latest_results(store(ctx), request.budget) if r["path"] == str(path)]
     print(study_table(results))

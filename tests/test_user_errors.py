@@ -61,10 +61,10 @@ def test_a_rule_with_non_finite_equilibrium_is_refused_by_export_and_train(store
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--to", "torch", "-o", "/proc/nope/x.pt"], "/proc/nope/x.pt: cannot write there"),
-    (["--to", "torch", "-o", "OUT", "--units", "0"], "--set units: Input should be greater than 0"),
-    (["--to", "torch", "-o", "OUT", "--units", "-3"], "--set units: Input should be greater than 0"),
-    (["--to", "onnx", "-o", "OUT"], "--set to: Input should be 'torch'"),
-    (["--to", "torch", "-o", "OUT", "--mode", "sometimes"], "--set mode: Input should be 'online' or 'equilibrium'"),
+    (["--to", "torch", "-o", "OUT", "--units", "0"], "--units: Input should be greater than 0"),
+    (["--to", "torch", "-o", "OUT", "--units", "-3"], "--units: Input should be greater than 0"),
+    (["--to", "onnx", "-o", "OUT"], "--to: Input should be 'torch'"),
+    (["--to", "torch", "-o", "OUT", "--mode", "sometimes"], "--mode: Input should be 'online' or 'equilibrium'"),
     (["--to", "torch", "-o", "RESULTS"], "is a directory, expected a file path"),
 ])
 def test_export_refuses_bad_outputs_and_options(store_with_rule, argv, fragment, capsys):
@@ -149,8 +149,8 @@ def test_sim_validation_fails_before_the_progress_bar(tmp_path, capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["study", "run", "nope"], "unknown study 'nope'"),
     (["study", "show", "nope"], "unknown study 'nope'"),
-    (["study", "run", "shaw-depth", "--budget", "huge"], "--set budget: Input should be 'smoke', 'quick' or 'full'"),
-    (["study", "run", "shaw-depth", "--workers", "0"], "--set workers: Input should be greater than 0"),
+    (["study", "run", "shaw-depth", "--budget", "huge"], "--budget: Input should be 'smoke', 'quick' or 'full'"),
+    (["study", "run", "shaw-depth", "--workers", "0"], "--workers: Input should be greater than 0"),
     (["study", "run", "shaw-depth", "--rule", "absent"], "no rule 'absent'"),
     (["study", "table", "--budget", "huge"], "--budget 'huge': choose one of smoke, quick, full"),
     (["study", "table", "-o", "/proc/nope/studies.md"], "/proc/nope/studies.md: cannot write there"),
