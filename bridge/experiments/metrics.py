@@ -36,3 +36,9 @@ def layer_entropies(history: dict) -> np.ndarray:
 def hidden_entropy(history: dict) -> float:
     """H2 averaged over the hidden layers at the last epoch."""
     return float(np.mean(layer_entropies(history)))
+
+
+def arm_values(histories: dict, arm: str, value: float, lr: float, seeds, metric) -> np.ndarray:
+    """``metric`` of one arm's runs at (axis value, lr), one per seed, from histories keyed
+    (arm, value, lr, seed)."""
+    return np.array([metric(histories[(arm, value, lr, seed)]) for seed in seeds])

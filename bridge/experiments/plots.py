@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bridge.experiments.metrics import early_layers, final_accuracy, layer_entropies  # noqa: E402
+from bridge.experiments.metrics import arm_values, early_layers, final_accuracy, layer_entropies  # noqa: E402
 
 
 def png(fig) -> bytes:
@@ -141,10 +141,6 @@ def _arms(keys: list[tuple]) -> list[str]:
     return list(dict.fromkeys(k[0] for k in keys))
 
 
-def _metric(histories: dict, keys: list[tuple], arm: str, value: float, lr: float, seeds, fn) -> np.ndarray:
-    return np.array([fn(histories[(arm, value, lr, seed)]) for seed in seeds])
-
-
 def effects_plot(tests: list[dict], negligible: float, title: str) -> bytes:
     """Each test's effect with its 95% CI; the zero line and the declared negligible band."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(tests) + 1.4))
@@ -171,10 +167,10 @@ def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[di
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for arm in arms:
             if study.axis == "lr":
-                values = np.array([_metric(histories, keys, arm, lr, lr, seeds, final_accuracy)
+                values = np.array([arm_values(histories, arm, lr, lr, seeds, final_accuracy)
                                    for lr in study.values]).T
             else:
-                values = np.array([_metric(histories, keys, arm, v, study.shared_lr, seeds, final_accuracy)
+                values = np.array([arm_values(histories, arm, v, study.shared_lr, seeds, final_accuracy)
                                    for v in study.values]).T
             _band(ax, list(study.values), values, arm)
         ax.set(xlabel=study.axis if study.axis == "depth" else "SGD learning rate", ylabel="final test accuracy",

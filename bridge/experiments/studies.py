@@ -32,9 +32,9 @@ from bridge.core.errors import UserError
 from bridge.core.store import Stopwatch, Store, open_run, package_versions
 from bridge.core.tables import markdown_table
 from bridge.experiments.executor import run_grid
-from bridge.experiments.metrics import CHANCE, early_gradient, final_accuracy, hidden_entropy
+from bridge.experiments.metrics import CHANCE, arm_values, early_gradient, final_accuracy, hidden_entropy
 from bridge.experiments.plots import study_plots
-from bridge.experiments.statistics import claim_verdict, holm, paired_effect, verdict
+from bridge.experiments.statistics import PairedEffect, claim_verdict, holm, paired_effect, verdict
 from bridge.learning.train import TrainConfig, load_history, load_train_rule, run_inputs
 
 STUDY_KIND = "studies"
@@ -218,13 +218,9 @@ class StudyRun(Config):
 
 # ---- analyses: per-seed values of each arm under each condition -------------------------------
 
-def _values(histories: dict, arm: str, value: float, lr: float, seeds, metric) -> np.ndarray:
-    return np.array([metric(histories[(arm, value, lr, seed)]) for seed in seeds])
-
-
 def _best_lr(histories: dict, study: Study, arm: str, value: float, seeds) -> float:
     """The arm's own best learning rate of the grid at this condition: best seed-mean accuracy."""
-    return max(study.lrs, key=lambda lr: _values(histories, arm, value, lr, seeds, final_accuracy).mean())
+    return max(study.lrs, key=lambda lr: arm_values(histories, arm, value, lr, seeds, final_accuracy).mean())
 
 
 def _tests(study: Study, histories: dict, seeds, rule: str) -> list[dict]:
@@ -244,8 +240,8 @@ def _tests(study: Study, histories: dict, seeds, rule: str) -> list[dict]:
     for (variant, lr_of), value, treatment in itertools.product(variants, study.tested, treatments):
         lr_t, lr_b = lr_of(treatment, value), lr_of(study.baseline, value)
         tests.append(_pair(variant, f"{study.axis} {value:g}", treatment, study.baseline,
-                           _values(histories, treatment, value, lr_t, seeds, metric),
-                           _values(histories, study.baseline, value, lr_b, seeds, metric),
+                           arm_values(histories, treatment, value, lr_t, seeds, metric),
+                           arm_values(histories, study.baseline, value, lr_b, seeds, metric),
                            lrs=(lr_t, lr_b)))
     return tests
 
@@ -280,8 +276,8 @@ def judge(tests: list[dict], sign: int, negligible: float) -> dict[str, str]:
     adjusted = holm([t["p"] for t in tests])
     for test, p in zip(tests, adjusted):
         test["p_holm"] = p
-        test["verdict"] = verdict(paired_effect(np.subtract(test["treatment_values"], test["baseline_values"])),
-                                  p, sign, negligible)
+        effect = PairedEffect(test["effect"], test["low"], test["high"], test["n"], test["p"])
+        test["verdict"] = verdict(effect, p, sign, negligible)
     variants = dict.fromkeys(t["variant"] for t in tests)
     return {v: claim_verdict([t["verdict"] for t in tests if t["variant"] == v]) for v in variants}
 
