@@ -245,10 +245,11 @@ def export(
     to: str = typer.Option("torch", "--to", help="target framework (torch)"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write the layer to"),
     units: int = typer.Option(128, "--units", help="number of units (width) of the layer, >= 1"),
-    mode: str = typer.Option("equilibrium", "--mode", help="equilibrium | online"),
+    mode: str = typer.Option("equilibrium", "--mode", help="equilibrium | online (intrinsic rules)"),
+    inputs: int = typer.Option(784, "--inputs", help="input width of a scaling rule's Linear layer, >= 1"),
 ) -> None:
     """Write a fitted rule as a ready layer; prints the two lines that load it."""
-    config = validate(ExportConfig, {"to": to, "units": units, "mode": mode}, prefix="--")
+    config = validate(ExportConfig, {"to": to, "units": units, "mode": mode, "inputs": inputs}, prefix="--")
     check_writable(output)
     print("\n".join(export_torch(load_rule(rule, store(ctx)), output, config)))
 

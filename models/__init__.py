@@ -91,7 +91,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("dale-ei", "E population under feedforward subtractive and divisive inhibition "
               "(Dale's ANN in rate form)", "linear", dale.DaleParams,
               "z_i = sum_k W_IX x_k (summed)\nz_e = sum_k W_EX x_k (summed)\n"
-              "inhibition = sum_j W_EI z_i (summed)" + dale.E_EQUATIONS,
+              "inhibition = sum_j W_EI z_i (summed)\nshunt = sum_j W_EI exp(alpha_j) z_i (summed)\n"
+              f"I units:{dale.I_EQUATIONS}E units:{dale.E_EQUATIONS}",
               "Cornford et al. 2021, ICLR"),
 ]}
 

@@ -24,11 +24,18 @@ correspondence between normalization strategies in artificial and biological neu
 networks", Neural Computation 33(12):3179-3203, 2021: between optimisation steps each unit's
 incoming weight row is multiplied by
 
-    f = max(0, 1 + gain * (target - rate))
+    f = max(0, 1 + gain * (target - rate) + integral_gain * error),
+    error <- error + dt * (target - rate)                      (:func:`integrated_error`)
 
-the forward-Euler step of the proportional term above with ``gain = beta * dt`` and ``rate``
-the unit's running mean activity (the Brian2 weights obey exactly w(t+dt) = w(t) * f when
-gamma = 0).
+the forward-Euler step of the equations above with ``gain = beta * dt``, ``integral_gain =
+gamma * dt`` and ``rate`` the unit's activity (the Brian2 weights obey exactly
+w(t+dt) = w(t) * f, the error its Euler step).
+
+Closed loop (:func:`closed_loop_gains`): around the goal, with the rate proportional to the
+weight scale, the relative rate error e obeys e'' + k_p e' + k_i e = 0 (k_p = beta r_goal,
+k_i = gamma r_goal): the damped oscillation exp(-t/tau) cos(omega t) that ``homeobridge fit``
+fits to a scaling run has k_p = 2/tau, k_i = omega^2 + 1/tau^2 (without oscillation, omega = 0
+and no integral term: a first-order relaxation, k_p = 1/tau).
 """
 
 from __future__ import annotations
@@ -41,9 +48,26 @@ import torch
 from models.params import brian2_values, param
 
 
-def scaling_factor(rate: torch.Tensor, target: float, gain: float) -> torch.Tensor:
-    """f = max(0, 1 + gain * (target - rate)) per unit: multiply unit i's incoming weights by f[i]."""
-    return torch.clamp(1 + gain * (target - rate), min=0.0)
+def scaling_factor(rate: torch.Tensor, target: float, gain: float, integral_gain: float = 0.0,
+                   error: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """f = max(0, 1 + gain (target - rate) + integral_gain error) per unit: unit i's weights times f[i]."""
+    return torch.clamp(1 + gain * (target - rate) + integral_gain * error, min=0.0)
+
+
+def integrated_error(error: torch.Tensor, rate: torch.Tensor, target: float, dt: float) -> torch.Tensor:
+    """The integral term's state one step on: error + dt (target - rate) (Brian2: derr/dt = r_target - r)."""
+    return error + dt * (target - rate)
+
+
+def closed_loop_gains(tau: float, omega: float) -> tuple[float, float]:
+    """(k_p, k_i), per unit time and squared, whose closed loop relaxes as exp(-t/tau) cos(omega t).
+
+    Pole placement for e'' + k_p e' + k_i e = 0 (roots -1/tau +- i omega): k_p = 2/tau,
+    k_i = omega^2 + 1/tau^2; with omega = 0 a first-order loop, k_p = 1/tau, k_i = 0.
+    """
+    if omega == 0:
+        return 1.0 / tau, 0.0
+    return 2.0 / tau, omega**2 + 1.0 / tau**2
 
 
 @dataclass(frozen=True)

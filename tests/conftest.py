@@ -21,6 +21,14 @@ def sim_store(tmp_path_factory) -> Store:
 
 
 @pytest.fixture(scope="session")
+def scaling_path(sim_store):
+    """The default scaling run (10 neurons x 100 inputs, inputs doubled) with 20 s + 40 s."""
+    from sims import run
+
+    return run("scaling", ["settle=20", "recover=40"], "numpy", sim_store)
+
+
+@pytest.fixture(scope="session")
 def triesch_sweep_path(sim_store):
     """5 x 5 (mu x sigma) cells, 4 neurons each, 25 s at dt = 1 ms, eta = 0.005 per sample."""
     from sims import run

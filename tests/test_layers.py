@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.fitting.rules import Dynamics, Equilibrium, Rule
+from bridge.fitting.rules import Dynamics, Equilibrium, Rule, Scaling
 from bridge.learning.layers import (
+    ColumnEiLinear,
     DaleLinear,
     FittedHomeostasis,
     HomeostaticLeaky,
@@ -22,6 +24,8 @@ from bridge.learning.layers import (
     plastic_modules,
 )
 from bridge.learning.layers.spiking import net_params
+from bridge.learning.nets import make_net
+from models.dale import dale_forward
 
 
 def make_rule(model: str = "rate-ip-triesch", transfer: str = "sigmoid", tau_gain: float = 0.05,
@@ -185,7 +189,7 @@ def test_fitted_save_and_load_give_the_same_layer(tmp_path):
 
 def test_synaptic_scaling_moves_activity_to_target_and_keeps_relative_weights():
     torch.manual_seed(0)
-    layer = SynapticScaling(nn.Linear(10, 3, bias=False), target=1.0, gain=0.2, tau_samples=10)
+    layer = SynapticScaling(nn.Linear(10, 3, bias=False), target=1.0, gain=0.2 / 64, tau_samples=10)  # 0.2 per batch
     start = layer.layer.weight.detach().clone()
     x = torch.rand(64, 10) * 5
     for _ in range(300):
@@ -212,40 +216,123 @@ def test_oja_term_alone_makes_the_rows_an_orthonormal_principal_subspace():
     assert captured > 0.95
 
 
-def test_dale_layer_initialisation_and_projection_after_a_step():
+# ---- DaleLinear and ColumnEiLinear against linclab/ltlwdp (Cornford et al. 2021), item by item ----
+
+def _reference_shunt_forward(x, w_ex, w_ix, w_ei, alpha, g, b):
+    """EiDenseWithShunt.forward of ltlwdp (ariamis/ei_models.py), transposed layout and all."""
+    ze, zi = w_ex @ x.T, w_ix @ x.T
+    z_hat = ze - w_ei @ zi
+    gamma = ((torch.exp(alpha)[None, :] * w_ei) @ zi) + 1e-8
+    return (g[:, None] * ((1 / gamma) * z_hat) + b[:, None]).T
+
+
+def test_dale_forward_is_the_references_with_alpha_per_inhibitory_unit():
     torch.manual_seed(0)
-    layer = DaleLinear(100, 20)
-    assert layer.n_inhibitory == 2
-    assert (layer.w_ex >= 0).all() and (layer.w_ix >= 0).all()
-    torch.testing.assert_close(layer.w_ei.detach(), torch.full((20, 2), 0.5))
-    x = torch.rand(256, 100)
-    z = layer(x)
-    assert z.shape == (256, 20) and torch.isfinite(z).all()
-    assert abs(z.mean().item()) < 0.5  # subtractive inhibition balances excitation at init
-    layer(x).square().sum().backward()
+    layer = DaleLinear(6, 4, n_inhibitory=2).double()
+    assert layer.alpha.shape == (2,)  # one per inhibitory unit (reference: 1 x n_i)
     with torch.no_grad():
-        for p in layer.parameters():
-            p.sub_(10 * p.grad.sign())  # a step that crosses zero everywhere
-    layer.after_step()
-    for p in (layer.w_ex, layer.w_ix, layer.w_ei, layer.g):
-        assert (p >= 0).all()
+        layer.alpha.copy_(torch.tensor([0.3, -0.7]))
+        layer.g.copy_(torch.tensor([1.0, 0.5, 2.0, 1.5]))
+        layer.b.copy_(torch.tensor([0.1, -0.2, 0.0, 0.3]))
+        layer.w_ei.copy_(torch.rand(4, 2, dtype=torch.float64))
+    x = torch.rand(3, 6, dtype=torch.float64)
+    params = [p.detach() for p in (layer.w_ex, layer.w_ix, layer.w_ei, layer.alpha, layer.g, layer.b)]
+    torch.testing.assert_close(layer(x), _reference_shunt_forward(x, *params), rtol=1e-12, atol=0)
+    # a worked unit by hand: E unit 0, sample 0
+    z_i = params[1] @ x[0]
+    shunt = sum(params[2][0, j] * math.exp(params[3][j]) * z_i[j] for j in range(2)) + 1e-8
+    by_hand = params[4][0] * (params[0][0] @ x[0] - params[2][0] @ z_i) / shunt + params[5][0]
+    assert abs(layer(x)[0, 0].item() - by_hand.item()) < 1e-12
 
 
-def test_dale_inhibitory_gradient_scales_are_cornfords():
+@pytest.mark.parametrize("first, d", [(True, 784), (False, 500)])
+def test_dale_excitatory_init_is_exponential_of_the_references_scale(first, d):
     torch.manual_seed(0)
-    layer = DaleLinear(100, 20)
+    layer = DaleLinear(d, 400, first=first)
+    scale = math.sqrt(1 / (2 * d)) if first else math.sqrt(2 * math.pi / (d * (2 * math.pi - 1)))
+    for weights in (layer.w_ex, layer.w_ix):  # W_IX from the same distribution (n_i > 1)
+        w = weights.detach()
+        assert (w >= 0).all()
+        assert abs(w.mean().item() / scale - 1) < 0.02 and abs(w.std().item() / scale - 1) < 0.03  # Exp: mean = std
+    assert layer.n_inhibitory == 40
+    torch.testing.assert_close(layer.w_ei.detach(), torch.full((400, 40), 1 / 40))
+    torch.testing.assert_close(layer.alpha.detach(), torch.full((40,), math.log(math.sqrt((2 * math.pi - 1) / d))))
+    torch.testing.assert_close(layer.g.detach(), torch.ones(400))
+    torch.testing.assert_close(layer.b.detach(), torch.zeros(400))
+
+
+def test_dale_single_inhibitory_unit_takes_the_mean_of_the_excitatory_rows():
+    torch.manual_seed(0)
+    readout = DaleLinear(50, 10, n_inhibitory=1)
+    torch.testing.assert_close(readout.w_ix.detach(), readout.w_ex.detach().mean(0, keepdim=True))
+    torch.testing.assert_close(readout.w_ei.detach(), torch.ones(10, 1))
+
+
+@pytest.mark.parametrize("corrected", [True, False])
+def test_dale_gradient_scales_are_the_corrected_sgd_or_none(corrected):
+    torch.manual_seed(0)
+    layer = DaleLinear(100, 20, corrected=corrected)
     x = torch.rand(32, 100)
     layer(x).sum().backward()
-    scaled = {n: p.grad.clone() for n, p in layer.named_parameters()}
-    from models.dale import dale_forward
-
     params = {n: p.detach().clone().requires_grad_() for n, p in layer.named_parameters()}
     dale_forward(x, params["w_ex"], params["w_ix"], params["w_ei"], params["alpha"], params["g"],
                  params["b"]).sum().backward()
-    torch.testing.assert_close(scaled["w_ix"], params["w_ix"].grad / 20 ** 0.5)
-    torch.testing.assert_close(scaled["w_ei"], params["w_ei"].grad / 100)
-    torch.testing.assert_close(scaled["alpha"], params["alpha"].grad / (20 ** 0.5 * 100))
-    torch.testing.assert_close(scaled["w_ex"], params["w_ex"].grad)
+    n_e, d = 20, 100
+    scale = {"w_ix": 1 / n_e**0.5, "w_ei": 1 / d, "alpha": 1 / (n_e**0.5 * d)} if corrected else {}
+    for name, param in layer.named_parameters():
+        torch.testing.assert_close(param.grad, params[name].grad * scale.get(name, 1.0))
+
+
+def test_dale_projection_clamps_weights_and_gain_but_not_alpha_or_bias():
+    torch.manual_seed(0)
+    layer = DaleLinear(100, 20)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.fill_(-1.0)
+    layer.after_step()
+    for p in (layer.w_ex, layer.w_ix, layer.w_ei, layer.g):
+        assert (p == 0).all()
+    assert (layer.alpha == -1).all() and (layer.b == -1).all()
+
+
+def test_dale_net_is_the_references_layout():
+    torch.manual_seed(0)
+    net = make_net("mlp", "rate", depth=4, width=50, norm="dale")
+    layers = [m for m in net.modules() if isinstance(m, DaleLinear)]
+    assert [(m.in_features, m.out_features, m.n_inhibitory, m.first) for m in layers] == [
+        (784, 50, 5, True), (50, 50, 5, False), (50, 50, 5, False), (50, 10, 1, False)]
+    assert isinstance(net.blocks[-1], DaleLinear)  # linear logits: no ReLU on the readout
+    assert all(isinstance(block[-1], nn.ReLU) for block in net.blocks[:-1])
+    assert all(not m.corrected for m in make_net(norm="dale-uncorrected").modules() if isinstance(m, DaleLinear))
+
+
+def test_column_ei_init_signs_bias_and_projection():
+    torch.manual_seed(0)
+    hidden = ColumnEiLinear(550, 300)
+    assert hidden.n_inhibitory == 50 and (hidden.sign[:500] == 1).all() and (hidden.sign[500:] == -1).all()
+    sigma_e = math.sqrt(1 / ((2 * math.pi - 1) / (2 * math.pi) * (500 + 500**2 / 50)))
+    w = hidden.weight.detach()
+    assert abs(w[:, :500].mean().item() / sigma_e - 1) < 0.02
+    assert abs(w[:, 500:].mean().item() / (10 * sigma_e) - 1) < 0.03
+    x = torch.rand(4, 550)
+    torch.testing.assert_close(hidden(x), x @ (w * hidden.sign).T)
+    first = ColumnEiLinear(784, 100, first=True, input_mean=0.286)
+    assert first.n_inhibitory == 0 and abs(first.weight.mean().item() - 1 / 28) < 0.002
+    torch.testing.assert_close(first.bias.detach(), torch.full((100,), -784 / 28 * 0.286))
+    with torch.no_grad():
+        hidden.weight.fill_(-1.0)
+    hidden.after_step()
+    assert (hidden.weight == 0).all()
+
+
+def test_cornford_init_is_he_normal_with_gain_one_then_two():
+    torch.manual_seed(0)
+    net = make_net("mlp", "rate", depth=3, width=500, norm="none", init="cornford")
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    stds = [m.weight.std().item() for m in linears]
+    assert abs(stds[0] / math.sqrt(1 / 784) - 1) < 0.02
+    assert abs(stds[1] / math.sqrt(2 / 500) - 1) < 0.02 and abs(stds[2] / math.sqrt(2 / 500) - 1) < 0.1
+    assert all((m.bias == 0).all() for m in linears)
 
 
 def _rates(layer: HomeostaticLeaky, mean: torch.Tensor, sequences: int, steps: int = 20) -> torch.Tensor:
@@ -305,3 +392,52 @@ def test_plastic_layers_on_cuda_match_the_cpu(name):
         gpu(x.cuda())
     for key, value in cpu.state_dict().items():
         torch.testing.assert_close(gpu.state_dict()[key].cpu(), value)
+
+
+# ---- a fitted scaling rule as a layer ----
+
+def make_scaling_rule(tau: float = 2.0, omega: float = 1.0, target: float = 9.0) -> Rule:
+    """A scaling rule as bridge.fit writes it (numbers chosen by hand)."""
+    scaling = Scaling(rate=1 / tau, rate_ci=(0.4, 0.6), target=target, target_ci=(8.5, 9.5), omega=omega,
+                      r2=0.9, weight_ratio_cv=0.0, configured_target=10.0)
+    return Rule(name="hand-scaling", kind="scaling", model="synaptic-scaling", transfer="lif", targets={},
+                dynamics=Dynamics(tau_gain=tau, tau_bias=tau, sample_dt=0.001), fit_quality={}, source_runs=[],
+                model_params={}, equations="", scaling=scaling)
+
+
+@pytest.mark.parametrize("omega", [0.0, 1.0])
+def test_scaling_layer_from_rule_places_the_fitted_poles(omega):
+    layer = SynapticScaling.from_rule(make_scaling_rule(omega=omega), nn.Linear(4, 3))
+    tau_samples, omega_sample = 2.0 / 0.001, omega * 0.001
+    assert layer.target == pytest.approx(0.9)  # 1 x fitted / configured goal
+    k_p = 1 / tau_samples if omega == 0 else 2 / tau_samples
+    k_i = 0.0 if omega == 0 else omega_sample**2 + 1 / tau_samples**2
+    assert layer.gain * layer.target == pytest.approx(k_p)
+    assert layer.integral_gain * layer.target == pytest.approx(k_i)
+    assert layer.tau_samples == 1.0
+
+
+def test_scaling_rule_exports_loads_and_trains_in_a_net(tmp_path):
+    from bridge.learning.export import ExportConfig, export_torch
+
+    rule = make_scaling_rule()
+    lines = export_torch(rule, tmp_path / "scaling.pt", ExportConfig(units=6, inputs=5))
+    assert lines[0] == "from bridge.learning.layers import SynapticScaling"
+    loaded = SynapticScaling.load(tmp_path / "scaling.pt")
+    fresh = SynapticScaling.from_rule(rule, nn.Linear(5, 6))
+    assert loaded.config == fresh.config and loaded.layer.weight.shape == (6, 5)
+    torch.manual_seed(0)
+    net = make_net("mlp", "rate", depth=3, width=8, norm="fitted:hand-scaling", in_shape=(1, 4, 4), rule=rule)
+    layers = [m for m in net.modules() if isinstance(m, SynapticScaling)]
+    assert len(layers) == 2 and all(m.name == "hand-scaling" for m in layers)
+    before = layers[0].layer.weight.detach().clone()
+    x = torch.rand(32, 16)
+    for _ in range(5):
+        net(x).sum().backward()
+        for m in layers:
+            m.after_step()
+    assert not torch.equal(before, layers[0].layer.weight)  # the rule scaled the weights
+    with pytest.raises(UserError, match="no \\+affine form"):
+        make_net("mlp", "rate", depth=3, width=8, norm="fitted:hand-scaling+affine", in_shape=(1, 4, 4), rule=rule)
+    with pytest.raises(UserError, match="rate nets"):
+        make_net("mlp", "spiking", depth=3, width=8, norm="fitted:hand-scaling", in_shape=(1, 4, 4), rule=rule)

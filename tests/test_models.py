@@ -110,7 +110,7 @@ def test_dale_brian2_circuit_matches_dale_forward():
     n_in, n_i, n_e = 5, 2, 4
     x = rng.uniform(0, 1, (1, n_in))
     w_ex, w_ix, w_ei = (rng.uniform(0, 1, shape) for shape in ((n_e, n_in), (n_i, n_in), (n_e, n_i)))
-    alpha, g, b = rng.normal(0, 0.5, n_e), rng.uniform(0.5, 2, n_e), rng.normal(0, 1, n_e)
+    alpha, g, b = rng.normal(0, 0.5, n_i), rng.uniform(0.5, 2, n_e), rng.normal(0, 1, n_e)
     dt = 1 * b2.ms
     inputs, inhib, excit, syns = models.dale.build(b2.TimedArray(np.repeat(x, 3, 0), dt=dt),
                                                     w_ex, w_ix, w_ei, alpha, g, b, dt=dt)
@@ -127,21 +127,27 @@ def test_scaling_factor_is_the_euler_step_of_the_proportional_term():
     assert torch.allclose(weights[:2] / weights[:2, :1], (weights[:2] / weights[:2, :1]))
 
 
-def test_synaptic_scaling_brian2_weights_follow_scaling_factor():
-    from models.synaptic_scaling import SynapticScalingParams, build
+@pytest.mark.parametrize("gamma", [0.0, 0.05])
+def test_synaptic_scaling_brian2_weights_follow_scaling_factor(gamma):
+    """Proportional and integral terms: the Brian2 weights and error are the torch Euler steps."""
+    from models.synaptic_scaling import SynapticScalingParams, build, integrated_error
 
-    params = SynapticScalingParams(gamma=0.0)
+    params = SynapticScalingParams(gamma=gamma)
     dt = 0.5 * b2.ms
     inputs = b2.PoissonGroup(40, 40 * b2.Hz, dt=dt)
     neurons, synapses = build(inputs, 2, params, np.linspace(0.5, 1.5, 40) * b2.mV, dt=dt)
     weights = b2.StateMonitor(synapses, "w", record=True)
-    rates = b2.StateMonitor(neurons, "r", record=True)
-    b2.Network(inputs, neurons, synapses, weights, rates).run(0.3 * b2.second)
+    states = b2.StateMonitor(neurons, ["r", "err"], record=True)
+    b2.Network(inputs, neurons, synapses, weights, states).run(0.3 * b2.second)
 
-    w, r = weights.w / b2.mV, rates.r / b2.Hz
+    w, r, err = weights.w / b2.mV, states.r / b2.Hz, states.err[:]
+    step = float(dt / b2.second)
     post = np.asarray(synapses.j)
-    expected = scaling_factor(torch.from_numpy(r[post, :-1]), params.r_target,
-                              params.beta * float(dt / b2.second))
+    expected = scaling_factor(torch.from_numpy(r[post, :-1]), params.r_target, params.beta * step,
+                              params.gamma * step, torch.from_numpy(err[post, :-1]))
     np.testing.assert_allclose(w[:, 1:] / w[:, :-1], expected.numpy(), rtol=1e-12)
+    next_err = integrated_error(torch.from_numpy(err[:, :-1]), torch.from_numpy(r[:, :-1]), params.r_target, step)
+    np.testing.assert_allclose(err[:, 1:], next_err.numpy(), rtol=1e-9, atol=1e-12)
     assert abs(w[:, -1] / w[:, 0] - 1).max() > 1e-3  # the weights did move
+    assert gamma == 0 or abs(err).max() > 1e-3  # the integral term is in play
     np.testing.assert_allclose(w[:20, -1] / w[:20, 0], w[0, -1] / w[0, 0])  # one factor per neuron

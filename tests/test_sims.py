@@ -61,9 +61,8 @@ def test_lif_ip_sweep_reaches_target_rate_and_slope_falls_with_sigma(lif_sweep_p
         assert slope[sigma == s_high].max() < slope[sigma == s_low].min()
 
 
-def test_scaling_recovers_rate_and_keeps_relative_weights(sim_store):
-    path = run("scaling", ["settle=20", "recover=40"], "numpy", sim_store)
-    with open_run(path, "sims") as r:
+def test_scaling_recovers_rate_and_keeps_relative_weights(scaling_path):
+    with open_run(scaling_path, "sims") as r:
         rate, target = r.array("final/rate"), r.h5.attrs["target_rate"]
         before, after = r.array("initial/weights"), r.array("final/weights")
         assert r.config["factor"] == 2.0

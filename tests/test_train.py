@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 from test_layers import make_rule
@@ -142,3 +143,38 @@ def test_training_on_cuda_learns_like_on_cpu():
     gpu = run_training(_digits(norm="ip-infomax", device="cuda"), progress=False)
     assert gpu["device"].startswith("cuda")
     assert abs(gpu["test_accuracy"][-1] - cpu["test_accuracy"][-1]) < 0.05
+
+
+def test_spiking_health_silent_and_saturated_layers_are_seen():
+    """A hidden layer fed no current is 100% silent; one driven hard fires every step (saturated)."""
+    from bridge.learning.nets import make_net
+    from bridge.learning.train import HEALTH_STATS, spiking_health
+
+    torch.manual_seed(0)
+    net = make_net("mlp", "spiking", depth=3, width=8, norm="none", in_shape=(1, 4, 4), time_steps=6)
+    probe = torch.ones(5, 16)  # every pixel spikes every step
+    stat = {name: i for i, name in enumerate(HEALTH_STATS)}
+    with torch.no_grad():
+        net.blocks[0]["synapse"].weight.zero_()
+        net.blocks[0]["synapse"].bias.zero_()
+    health = spiking_health(net, probe)
+    assert health.shape == (2, len(HEALTH_STATS))
+    assert health[0, stat["silent_fraction"]] == 1 and health[0, stat["rate_mean"]] == 0
+    assert health[0, stat["membrane_sd"]] == 0 and health[0, stat["threshold_mean"]] == 1
+    with torch.no_grad():
+        net.blocks[0]["synapse"].bias.fill_(100.0)
+    health = spiking_health(net, probe)
+    assert health[0, stat["saturated_fraction"]] == 1 and health[0, stat["rate_p10"]] == 1
+    assert health[0, stat["silent_fraction"]] == 0
+
+
+def test_homeostatic_spiking_run_records_thresholds_and_gains(tmp_path):
+    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history, train
+
+    config = TrainConfig(neuron="spiking", norm="homeostatic", n_train=128, n_test=64, epochs=2, width=8,
+                         batch_size=32, time_steps=4, probe_size=32, device="cpu")
+    history = load_history(train(config, Store(tmp_path), progress=False))
+    health = history["spike_health"]
+    assert health.shape == (2, 2, len(HEALTH_STATS))  # epochs x hidden layers x stats
+    gain_mean = health[..., HEALTH_STATS.index("gain_mean")]
+    assert np.isfinite(gain_mean).all() and np.isfinite(health[..., HEALTH_STATS.index("threshold_sd")]).all()

@@ -63,6 +63,7 @@ def test_a_rule_with_non_finite_equilibrium_is_refused_by_export_and_train(store
     (["--to", "torch", "-o", "/proc/nope/x.pt"], "/proc/nope/x.pt: cannot write there"),
     (["--to", "torch", "-o", "OUT", "--units", "0"], "--units: Input should be greater than 0"),
     (["--to", "torch", "-o", "OUT", "--units", "-3"], "--units: Input should be greater than 0"),
+    (["--to", "torch", "-o", "OUT", "--inputs", "0"], "--inputs: Input should be greater than 0"),
     (["--to", "onnx", "-o", "OUT"], "--to: Input should be 'torch'"),
     (["--to", "torch", "-o", "OUT", "--mode", "sometimes"], "--mode: Input should be 'online' or 'equilibrium'"),
     (["--to", "torch", "-o", "RESULTS"], "is a directory, expected a file path"),

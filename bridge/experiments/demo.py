@@ -5,8 +5,10 @@
 3. export the rate rule as a ready torch layer;
 4. a compact comparison on the real Fashion-MNIST: rate and spiking networks; none vs BN vs
    IP vs the fitted rule; two learning rates; two seeds; batch 64 and batch 1 (online);
-5. the studies of the seed papers' claims (``homeobridge study``) at quick budget;
-6. the HTML report, which opens with their Claims.
+5. the Brian2 synaptic-scaling experiment, fitted to a scaling rule (``demo-scaling``);
+6. the studies of the seed papers' claims (``homeobridge study``) at quick budget, each fitted
+   arm with the rule its study asks for (the rate IP, lif-ip or scaling rule);
+7. the HTML report, which opens with their Claims.
 
 Every step writes to the store and is skipped when already complete, so a second run is fast
 and an interrupted one resumes.
@@ -70,6 +72,17 @@ def _sweep_and_fit(model: str, config: DemoConfig, store: Store, console: Consol
     return rule.name
 
 
+def _scaling_rule(config: DemoConfig, store: Store, console: Console) -> str:
+    """Simulate the Brian2 synaptic-scaling experiment, fit and save its rule (``demo-scaling``)."""
+    path = sims.run_with_progress("scaling", [], config.backend, store)
+    console.print(f"scaling run: {path}")
+    clock = Stopwatch()
+    rule = fit_run(path, store, name="demo-scaling")
+    console.print(f"rule {rule.name}: {save_rule(rule, store, clock)}")
+    console.print(rule_report(rule), markup=False, highlight=False, soft_wrap=True)
+    return rule.name
+
+
 def compare_configs(config: DemoConfig, rate_rule: str, spiking_rule: str) -> list[CompareConfig]:
     """The demo's comparison: one grid per batch size; batch 1 (online) on its own budget and learning rates."""
     return [
@@ -106,9 +119,14 @@ def demo(config: DemoConfig, store: Store, console: Console) -> dict:
             export_plots(run)
         console.print(tables[-1], markup=False, highlight=False, soft_wrap=True)
 
+    console.rule("[bold]synaptic scaling")
+    rules = {"rate-ip": rate_rule, "lif-ip": spiking_rule, "synaptic-scaling": _scaling_rule(config, store, console)}
+
     console.rule(f"[bold]studies, {config.study_budget} budget")
     for name in config.studies:
-        run_study(StudyRun(study=name, budget=config.study_budget, rule=rate_rule, workers=config.workers), store)
+        study = STUDIES[name]
+        rule = rules[study.rule_model] if study.uses_rule else ""
+        run_study(StudyRun(study=name, budget=config.study_budget, rule=rule, workers=config.workers), store)
     claims = study_table(latest_results(store, config.study_budget))
     console.print(claims, markup=False, highlight=False, soft_wrap=True)
 

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bridge.experiments.metrics import arm_values, early_layers, final_accuracy, layer_entropies  # noqa: E402
+from bridge.experiments.metrics import METRICS, arm_values, early_layers, final_accuracy, layer_entropies  # noqa: E402
 
 
 def png(fig) -> bytes:
@@ -141,8 +141,9 @@ def _arms(keys: list[tuple]) -> list[str]:
     return list(dict.fromkeys(k[0] for k in keys))
 
 
-def effects_plot(tests: list[dict], negligible: float, title: str) -> bytes:
-    """Each test's effect with its 95% CI; the zero line and the declared negligible band."""
+def effects_plot(tests: list[dict], title: str) -> bytes:
+    """Each test's effect with its 95% CI; the zero line and each test's declared negligible band
+    (superiority) or margin (non-inferiority, a red tick at -margin)."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(tests) + 1.4))
     labels = [f"{t['treatment']} - {t['baseline']} {t['condition']} ({t['variant']}): {t['verdict']}" for t in tests]
     y = np.arange(len(tests))[::-1]
@@ -150,7 +151,14 @@ def effects_plot(tests: list[dict], negligible: float, title: str) -> bytes:
     errors = np.array([[t["effect"] - t["low"], t["high"] - t["effect"]] for t in tests]).T
     ax.errorbar(effects, y, xerr=np.nan_to_num(errors), fmt="o", capsize=3)
     ax.axvline(0, color="black", lw=1)
-    ax.axvspan(-negligible, negligible, color="grey", alpha=0.2, label="negligible band")
+    for row, test in zip(y, tests):
+        if test.get("kind") == "non-inferiority":
+            ax.plot([-test["negligible"]] * 2, [row - 0.3, row + 0.3], color="red", lw=2)
+        else:
+            ax.fill_between([-test["negligible"], test["negligible"]], row - 0.3, row + 0.3, color="grey", alpha=0.2)
+    ax.plot([], [], color="grey", alpha=0.4, lw=6, label="negligible band")
+    if any(t.get("kind") == "non-inferiority" for t in tests):
+        ax.plot([], [], color="red", lw=2, label="non-inferiority margin")
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlabel("mean paired difference (95% CI)")
     ax.set_title(title, fontsize=9)
@@ -158,11 +166,40 @@ def effects_plot(tests: list[dict], negligible: float, title: str) -> bytes:
     return png(fig)
 
 
-def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[dict]) -> dict[str, bytes]:
-    """The plots of one study result by file stem: its effects, and the curves of its analysis."""
+METRIC_LABELS = {"accuracy": "final test accuracy", "unit_cv": "unit usage CV (hidden layers)",
+                 "dead_fraction": "dead units (fraction, hidden layers)",
+                 "activity_drift": "|log10| activity scale, last / first hidden layer",
+                 "gradients": "log10 early-layer gradient norm", "information": "Renyi H2 (nats)",
+                 "silent_fraction": "silent units (fraction, hidden layers)"}
+
+
+def comparison_plot(study, histories: dict, arms: list[str], seeds, metric: str, lr_of) -> bytes:
+    """``metric`` per arm (mean, 95% CI over seeds) at every value of the study's axis, each arm
+    at the learning rate ``lr_of(arm, value)``."""
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.2 * len(study.values) * len(arms) / 3), 4))
+    x = np.arange(len(study.values))
+    width = 0.8 / len(arms)
+    for index, arm in enumerate(arms):
+        values = np.array([arm_values(histories, arm, v, lr_of(arm, v), seeds, METRICS[metric])
+                           for v in study.values]).T
+        mean, half = _mean_ci(values)
+        ax.errorbar(x + (index - (len(arms) - 1) / 2) * width, mean, yerr=half, fmt="o", capsize=3, label=arm)
+    ax.set_xticks(x, [str(v) if study.axis == "setting" else f"{study.axis} {v:g}" for v in study.values],
+                  fontsize=8)
+    ax.set(ylabel=METRIC_LABELS[metric], title=f"{study.name} (mean, 95% CI over {len(seeds)} seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return png(fig)
+
+
+def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[dict], lr_of) -> dict[str, bytes]:
+    """The plots of one study result by file stem: its effects, the curves of its analysis, and
+    one plot per metric of its comparisons (``lr_of(arm, value)``: the learning rate shown)."""
     title = f"{study.name}: effect per test, 95% CI; verdict after Holm"
-    plots = {"effects": effects_plot(tests, study.negligible, title)}
+    plots = {"effects": effects_plot(tests, title)}
     arms = _arms(keys)
+    for metric in dict.fromkeys(c.metric for c in study.comparisons):
+        plots[metric] = comparison_plot(study, histories, arms, seeds, metric, lr_of)
     if study.analysis in ("accuracy", "lr_range"):
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for arm in arms:

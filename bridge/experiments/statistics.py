@@ -24,6 +24,13 @@ Verdict of one test, given the claimed sign of the effect and a declared negligi
 - ``reproduced``: Holm-adjusted p < alpha and the effect has the claimed sign (and is not
   negligible);
 - ``inconclusive``: anything else (including fewer than 2 seeds).
+
+A non-inferiority test (a claim that the treatment is "competitive", "as good as" the
+baseline within a declared margin) is the lower one-sided test of TOST: p of H0 "mean
+difference <= -margin" (``ttest_1samp(d, -margin, alternative="greater")``; the exact sign
+test when every difference is the same). Its verdict: ``reproduced`` when the Holm-adjusted p <
+alpha, ``refuted`` when the whole 95% CI lies below -margin (worse by more than the margin,
+measured), otherwise ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -64,6 +71,28 @@ def paired_effect(differences: np.ndarray) -> PairedEffect:
     half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, n - 1)) * sd / math.sqrt(n)
     p = float(stats.ttest_1samp(d, 0.0).pvalue)
     return PairedEffect(mean, mean - half, mean + half, n, p)
+
+
+def non_inferiority_p(differences: np.ndarray, margin: float) -> float:
+    """One-sided p of H0: mean(d) <= -margin (see the module docstring); 1 with fewer than 2."""
+    d = np.asarray(differences, dtype=float)
+    n = d.size
+    if n < 2:
+        return 1.0
+    if float(d.std(ddof=1)) == 0:
+        return float(stats.binomtest(n, n, 0.5, alternative="greater").pvalue) if d[0] > -margin else 1.0
+    return float(stats.ttest_1samp(d, -margin, alternative="greater").pvalue)
+
+
+def non_inferiority_verdict(effect: PairedEffect, p_adjusted: float, margin: float, alpha: float = ALPHA) -> str:
+    """``reproduced`` / ``refuted`` / ``inconclusive`` of one non-inferiority test."""
+    if effect.n < 2:
+        return "inconclusive"
+    if p_adjusted < alpha:
+        return "reproduced"
+    if effect.high < -margin:
+        return "refuted"
+    return "inconclusive"
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -355,6 +355,7 @@ def rule_report(rule: Rule) -> str:
     if sc is not None:
         rows += [["scaling rate (1/s)", sc.rate, _ci(sc.rate_ci)],
                  ["scaling target (Hz)", sc.target, _ci(sc.target_ci)],
+                 ["oscillation omega (rad/s)", f"{sc.omega:.4g}", "0: a plain relaxation"],
                  ["R2 (rate relaxation)", f"{sc.r2:.4f}", ""]]
     rows += [["tau_gain, tau_bias (s)", f"{dyn.tau_gain:.4g}, {dyn.tau_bias:.4g}", ""],
              ["eta_gain, eta_bias (/sample)", f"{dyn.eta_gain:.4g}, {dyn.eta_bias:.4g}",

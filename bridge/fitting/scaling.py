@@ -26,7 +26,8 @@ def weight_ratio_cv(initial: np.ndarray, final: np.ndarray) -> float:
 
 
 def _damped(t, r_inf, amp_cos, amp_sin, log_tau, omega):
-    envelope = np.exp(-t / np.exp(log_tau))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # trial steps of the fit; FitError if none fits
+        envelope = np.exp(-t / np.exp(log_tau))
     return r_inf + envelope * (amp_cos * np.cos(omega * t) + amp_sin * np.sin(omega * t))
 
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
@@ -36,22 +37,47 @@ from bridge.core.progress import progress_bar
 from bridge.core.store import Stopwatch, Store, open_run, write_arrays
 from bridge.fitting.rules import Rule, load_rule
 from bridge.learning.data import DATASETS, Dataset, dataset_identity, load
-from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, after_step, plastic_modules
-from bridge.learning.nets import ACTIVATIONS, AFFINE, INITS, KINDS, NEURONS, READOUTS, make_net, norm_problem
+from bridge.learning.layers import (
+    FittedHomeostasis,
+    IntrinsicPlasticity,
+    after_step,
+    plastic_modules,
+)
+from bridge.learning.nets import (
+    ACTIVATIONS,
+    INITS,
+    KINDS,
+    NEURONS,
+    READOUTS,
+    fitted_rule_name,
+    make_net,
+    norm_problem,
+)
 from models.information import information_potential
 
 TRAIN_KIND = "train"
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
+ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt")  # TrainConfig fields newer than stored runs
 HISTORY_KEYS = ("epoch", "train_loss", "test_accuracy", "wall_seconds",
-                "grad_norm", "act_mean", "act_std", "info_potential")
+                "grad_norm", "act_mean", "act_std", "info_potential", "unit_cv", "dead_fraction")
+LATER_HISTORY_KEYS = ("unit_cv", "dead_fraction")  # absent from runs stored before them: read as NaN
+DEAD_STD = 1e-4  # a unit whose output varies less than this over the probe is dead (silent or saturated)
+HEALTH_STATS = ("rate_mean", "rate_p10", "rate_p50", "rate_p90", "silent_fraction", "saturated_fraction",
+                "threshold_mean", "threshold_sd", "gain_mean", "gain_sd", "membrane_sd")
+SATURATED_RATE = 0.95  # spikes per step: a unit firing (nearly) every step of every probe sample
 
 
 class TrainConfig(Config):
     """One training run (field by field in ``docs/train-schema.md``); validated when built.
 
     ``ip_eta`` is the IP rules' rate per update (0: the rule's own per-sample rate);
-    ``momentum`` is SGD's; ``time_steps`` and ``readout`` apply to spiking nets.
+    ``oja_eta`` the Oja term's rate (norm ``oja``); ``init_scale`` multiplies every Linear /
+    Conv weight after initialisation; ``spike_dt`` is the seconds one time step stands for in
+    the spiking layers that run a biological model (``fitted-online:<rule>``,
+    ``adaptive-threshold``); ``momentum`` is SGD's; ``time_steps`` and ``readout`` apply to
+    spiking nets. Fields added after runs were stored (:data:`ADDED_FIELDS`) are left out of
+    the run's identity at their defaults, so those runs keep their ids.
     """
 
     dataset: Literal[DATASETS] = "fashion-mnist"
@@ -77,6 +103,9 @@ class TrainConfig(Config):
     probe_size: PositiveInt = 256
     kernel_sigma: PositiveFloat = 0.1
     grad_samples: PositiveInt = 20
+    oja_eta: NonNegativeFloat = 1e-3
+    init_scale: PositiveFloat = 1.0
+    spike_dt: PositiveFloat = 1e-3
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -89,10 +118,17 @@ class TrainConfig(Config):
             raise ValueError(f"batch_size {self.batch_size} is larger than n_train {self.n_train}")
         return self
 
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        for key in ADDED_FIELDS:
+            if data[key] == type(self).model_fields[key].default:
+                del data[key]
+        return data
+
     @property
     def rule_name(self) -> str | None:
-        """The fitted rule a ``fitted:<name>[+affine]`` norm uses, else None."""
-        return self.norm.removeprefix("fitted:").removesuffix(AFFINE) if self.norm.startswith("fitted:") else None
+        """The fitted rule a ``fitted:<name>[+affine]`` / ``fitted-online:<name>`` norm uses, else None."""
+        return fitted_rule_name(self.norm)
 
 
 _load = functools.lru_cache(maxsize=2)(load)  # a process training many runs reads each set once
@@ -134,6 +170,8 @@ def build(config: TrainConfig, data: Dataset, rule: Rule | None = None) -> nn.Mo
         config.kind, config.neuron, config.depth, config.width, config.norm, config.init,
         in_shape=data.shape, n_classes=data.n_classes, activation=config.activation,
         time_steps=config.time_steps, readout=config.readout, ip_eta=config.ip_eta or None, rule=rule,
+        oja_eta=config.oja_eta, init_scale=config.init_scale, input_mean=float(data.x_train.mean()),
+        spike_dt=config.spike_dt,
     )
 
 
@@ -222,7 +260,10 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000
 
 @torch.no_grad()
 def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> torch.Tensor:
-    """(3, blocks): activation mean, mean per-unit std and mean information potential per block."""
+    """(5, blocks) per block: activation mean, mean per-unit std, mean information potential,
+    the coefficient of variation over units of each unit's mean |activation| (unit usage,
+    Shen et al. 2021: 0 when all units are used equally) and the fraction of dead units (std
+    over the probe below :data:`DEAD_STD`)."""
     net.eval()
     record: list[torch.Tensor] = []
     net(probe, record)
@@ -230,9 +271,51 @@ def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> 
     for act in record:
         units = act.flatten(2).mean(2) if act.dim() > 2 else act  # conv: one unit per channel
         units = units.double()
-        rows.append(torch.stack([units.mean(), units.std(0).mean(),
-                                 information_potential(units, kernel_sigma).mean()]))
+        spread, usage = units.std(0), units.abs().mean(0)
+        rows.append(torch.stack([units.mean(), spread.mean(), information_potential(units, kernel_sigma).mean(),
+                                 usage.std() / usage.mean(), (spread < DEAD_STD).double().mean()]))
     return torch.stack(rows, dim=1)
+
+
+def _moments(values: torch.Tensor | None) -> torch.Tensor:
+    """(mean, sd) of a per-unit vector; NaN for a layer without that state."""
+    if values is None:
+        return torch.full((2,), math.nan, dtype=torch.float64)
+    values = values.detach().double().flatten().cpu()
+    return torch.stack([values.mean(), values.std(unbiased=False)])
+
+
+def _neuron_state(block: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(thresholds, gains) of a spiking block: a homeostatic neuron's own, a plain Leaky's fixed
+    threshold, a fitted current normaliser's gain (None where the block has none)."""
+    neuron = block["neuron"]
+    norm = block["norm"][0] if "norm" in block else None
+    thresholds = neuron.unit_thresholds() if hasattr(neuron, "unit_thresholds") else torch.as_tensor(neuron.threshold)
+    if hasattr(neuron, "unit_gains"):
+        return thresholds, neuron.unit_gains()
+    return thresholds, norm.gain if isinstance(norm, FittedHomeostasis) else None
+
+
+@torch.no_grad()
+def spiking_health(net: nn.Module, probe: torch.Tensor) -> torch.Tensor:
+    """(hidden blocks, HEALTH_STATS) of a spiking net on ``probe`` in eval mode: each unit's rate
+    (spikes per step, mean over the probe), its mean and 10/50/90th percentiles over units, the
+    fraction of silent units (no spike on any probe sample) and of saturated ones (rate >=
+    SATURATED_RATE), the mean and sd over units of threshold and gain, the membrane's sd."""
+    net.eval()
+    record: list[torch.Tensor] = []
+    membranes: list[torch.Tensor] = []
+    net(probe, record, membranes)
+    rows = []
+    for block, rates, membrane in zip(net.blocks[:-1], record[:-1], membranes[:-1]):
+        units = (rates.flatten(2).mean(2) if rates.dim() > 2 else rates).double().cpu()
+        per_unit = units.mean(0)
+        thresholds, gains = _neuron_state(block)
+        rows.append(torch.cat([
+            per_unit.mean()[None], torch.quantile(per_unit, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)),
+            (units.amax(0) == 0).double().mean()[None], (per_unit >= SATURATED_RATE).double().mean()[None],
+            _moments(thresholds), _moments(gains), membrane.double().cpu()[None]]))
+    return torch.stack(rows)
 
 
 def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool = True) -> dict:
@@ -245,6 +328,7 @@ def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool =
     generator = torch.Generator().manual_seed(config.seed)
     probe = data.x_test[:config.probe_size]
     history = {key: [] for key in HISTORY_KEYS}
+    health = [] if config.neuron == "spiking" else None
     status, message = "ok", ""
     steps = data.x_train.shape[0] // config.batch_size
     with progress_bar(progress) as bar:
@@ -256,12 +340,14 @@ def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool =
             wall = time.perf_counter() - start
             _append(history, epoch, loss, accuracy(net, data.x_test, data.y_test), wall, grads,
                     activity_stats(net, probe, config.kernel_sigma))
+            if health is not None:
+                health.append(spiking_health(net, probe).tolist())
             if not math.isfinite(loss):
                 status = "diverged"
                 message = (f"non-finite training loss or homeostatic gain/bias beyond {EXPLODED:g} in epoch "
                            f"{epoch} (lr={config.lr}); stopped")
                 break
-    return {**history, "status": status, "message": message, "device": str(device)}
+    return {**history, "spike_health": health, "status": status, "message": message, "device": str(device)}
 
 
 def _append(history: dict, epoch: int, loss: float, acc: float, wall: float,
@@ -290,6 +376,9 @@ def train(config: TrainConfig, store: Store, progress: bool = True, rerun: bool 
         group = h5.create_group("history")
         group.attrs["type"] = "history"
         write_arrays(group, {key: history[key] for key in HISTORY_KEYS})
+        if history["spike_health"] is not None:
+            group.create_dataset("spike_health", data=np.asarray(history["spike_health"], dtype=float))
+            group["spike_health"].attrs["stats"] = ",".join(HEALTH_STATS)
         h5.attrs.update(status=history["status"], message=history["message"], device=history["device"])
     return store.path_for(kind, name, identity, inputs)
 
@@ -298,7 +387,12 @@ def load_history(path: Path) -> dict:
     """The per-epoch history of a stored training run as numpy arrays, with its status, run id
     and the seconds the whole run took (``run_seconds``)."""
     with open_run(path, TRAIN_KIND) as run:
-        history = {key: run.array(f"history/{key}") for key in HISTORY_KEYS}
+        history = {key: run.array(f"history/{key}") for key in HISTORY_KEYS
+                   if key not in LATER_HISTORY_KEYS or f"history/{key}" in run.h5}
+        for key in LATER_HISTORY_KEYS:
+            history.setdefault(key, np.full_like(history["act_mean"], np.nan, dtype=float))
+        if "history/spike_health" in run.h5:
+            history["spike_health"] = run.array("history/spike_health")
         history["status"] = str(run.h5.attrs.get("status", "ok"))
         history["run_id"] = run.run_id
         history["run_seconds"] = run.wall_seconds

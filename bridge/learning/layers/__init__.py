@@ -2,9 +2,10 @@
 
 - :class:`IntrinsicPlasticity`, :class:`IntrinsicPlasticity2d`: y = f(a x + b), a local IP rule.
 - :class:`FittedHomeostasis`: a fitted rule, online or at equilibrium.
-- :class:`SynapticScaling`, :class:`OjaLinear`, :class:`DaleLinear`: weight layers with a
+- :class:`SynapticScaling`, :class:`OjaLinear`, :class:`DaleLinear`, :class:`ColumnEiLinear`: weight layers with a
   plastic step applied after each optimiser step (:func:`after_step`).
-- :class:`HomeostaticLeaky`: snntorch Leaky with homeostatic threshold and input gain.
+- :class:`HomeostaticLeaky`: snntorch Leaky with homeostatic threshold and input gain;
+  :class:`AdaptiveThresholdLeaky`: Diehl & Cook's adaptive threshold.
 
 Plastic state lives in buffers, changes under no_grad in training mode only, is saved by
 ``state_dict`` and frozen in eval mode.
@@ -16,8 +17,8 @@ from torch import nn
 
 from bridge.learning.layers.fitted import FittedHomeostasis
 from bridge.learning.layers.ip import IntrinsicPlasticity, IntrinsicPlasticity2d
-from bridge.learning.layers.spiking import HomeostaticLeaky
-from bridge.learning.layers.weights import DaleLinear, OjaLinear, SynapticScaling
+from bridge.learning.layers.spiking import AdaptiveThresholdLeaky, HomeostaticLeaky
+from bridge.learning.layers.weights import ColumnEiLinear, DaleLinear, OjaLinear, SynapticScaling
 
 
 def plastic_modules(model: nn.Module) -> list[nn.Module]:
@@ -32,6 +33,7 @@ def after_step(modules: list[nn.Module]) -> None:
 
 
 __all__ = [
-    "DaleLinear", "FittedHomeostasis", "HomeostaticLeaky", "IntrinsicPlasticity",
+    "AdaptiveThresholdLeaky", "ColumnEiLinear", "DaleLinear", "FittedHomeostasis", "HomeostaticLeaky",
+    "IntrinsicPlasticity",
     "IntrinsicPlasticity2d", "OjaLinear", "SynapticScaling", "after_step", "plastic_modules",
 ]

@@ -22,7 +22,6 @@ Cf. the Triesch-IP / BatchNorm equivalence a = c/sigma, b = d - a*mu (Triesch 20
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,12 +30,13 @@ from torch import nn
 from bridge.core.errors import UserError
 from bridge.learning.layers._units import as_units, per_unit, transfer
 from bridge.learning.layers.ip import RATE_RULES
+from bridge.learning.layers.saved import Saved
 
 MODES = ("online", "equilibrium")
 _EPS = 1e-5
 
 
-class FittedHomeostasis(nn.Module):
+class FittedHomeostasis(Saved, nn.Module):
     """y = f(gain x + bias) with (gain, bias) from a fitted rule; see the module docstring.
 
     Build it with :meth:`from_rule`; :meth:`save` / :meth:`load` write and read a ready layer.
@@ -124,25 +124,6 @@ class FittedHomeostasis(nn.Module):
         # new tensors, not in-place: an earlier forward (a previous time step) may hold the old ones
         self.gain = self.c * sigma.pow(-self.p)
         self.bias = self.d - self.s * self.gain * self.running_mean
-
-    def save(self, path: str | Path, rule: Any = None) -> Path:
-        """Write the layer (its constructor arguments, state_dict and optionally the full rule) to ``path``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"config": self.config, "state_dict": self.state_dict(),
-                    "rule": rule.to_dict() if rule is not None else None}, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> FittedHomeostasis:
-        """The layer written by :meth:`save`: ``FittedHomeostasis.load("rule.pt")``."""
-        try:
-            saved = torch.load(Path(path), map_location="cpu", weights_only=True)
-            layer = cls(**saved["config"])
-            layer.load_state_dict(saved["state_dict"])
-        except (OSError, KeyError, TypeError, RuntimeError) as err:
-            raise UserError(f"{path}: not a saved FittedHomeostasis layer ({err})") from None
-        return layer
 
     def extra_repr(self) -> str:
         return (f"{self.n}, rule={self.name!r}, mode={self.mode}, gain=c*sigma^-p "

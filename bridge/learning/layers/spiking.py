@@ -1,4 +1,6 @@
-"""A leaky integrate-and-fire layer with homeostatic threshold and input gain (snntorch).
+"""Leaky integrate-and-fire layers with homeostatic thresholds (snntorch): :class:`HomeostaticLeaky`
+(threshold and input gain toward a target rate, the lif-ip model) and
+:class:`AdaptiveThresholdLeaky` (Diehl & Cook 2015).
 
 :class:`HomeostaticLeaky` subclasses ``snntorch.Leaky`` and runs, per time step, exactly the
 forward-Euler step of the Brian2 ``lif-ip`` model (``models/lif_ip.py``, whose docstring has
@@ -23,9 +25,11 @@ from typing import Any
 import snntorch as snn
 import torch
 from snntorch import surrogate
+from torch import nn
 
 from bridge.core.errors import UserError
 from bridge.learning.layers._units import as_units, from_units
+from models.adaptive_threshold import AdaptiveThresholdParams, AdaptiveThresholdState, adaptive_threshold_step
 from models.lif_ip import LifIPParams, LifIPState, lif_ip_step
 
 
@@ -48,12 +52,25 @@ class HomeostaticLeaky(snn.Leaky):
 
     @classmethod
     def from_rule(cls, rule: Any, n: int, dt: float = 1e-3, **overrides: float) -> HomeostaticLeaky:
-        """The layer of a fitted spiking rule (``rule.model == "lif-ip"``), its ``model_params`` applied."""
+        """The layer of a fitted spiking rule (``rule.model == "lif-ip"``), its ``model_params`` applied.
+
+        The online transplant: the Brian2 model's own rule, time constants and rates, one time
+        step standing for ``dt`` seconds. So beta = 1 - dt/tau_m, the rate trace decays by
+        dt/tau_r per step, theta and gain move by dt * eta_* per step, and the slow sensors
+        average over tau_avg/dt steps; the homeostatic state carries over from sample to
+        sample, so at batch size 1 a sample of T steps is T * dt seconds of the neuron's life
+        (a batch of B samples moves it by the batch-mean drive, B sequences side by side).
+        With the model's 20 ms membrane, dt must stay below tau_m (Euler), e.g. 1 ms (the
+        Brian2 step: a 10 Hz target is 0.01 spikes per step) or 10 ms (0.1 spikes per step).
+        """
         if rule.model != "lif-ip":
             raise UserError(f"rule {rule.name!r} comes from {rule.model!r}; HomeostaticLeaky needs 'lif-ip'")
         names = {f.name for f in dataclasses.fields(LifIPParams)}
         values = {k: float(v) for k, v in dict(rule.model_params).items() if k in names}
-        return cls(n, LifIPParams(**{**values, **overrides}), dt)
+        params = LifIPParams(**{**values, **overrides})
+        if not 0 < dt < params.tau_m:
+            raise UserError(f"a time step of {dt} s must be shorter than the rule's membrane tau_m = {params.tau_m} s")
+        return cls(n, params, dt)
 
     def init_state(self, batch: int, like: torch.Tensor) -> LifIPState:
         """Start of a sequence: v at rest, the rate trace at the neuron's running mean rate."""
@@ -88,10 +105,57 @@ class HomeostaticLeaky(snn.Leaky):
                                  (state.theta, state.gain, state.mean_rate, state.var_rate)):
             buffer.copy_(value)
 
+    def unit_thresholds(self) -> torch.Tensor:
+        return self.threshold
+
+    def unit_gains(self) -> torch.Tensor:
+        return self.input_gain
+
     def extra_repr(self) -> str:
         p = self.params
         return (f"{self.n}, dt={self.dt}, beta={1 - self.dt / p.tau_m:.3g}, r_target={p.r_target} Hz, "
                 f"reset=zero, tau_r={p.tau_r}, eta_theta={p.eta_theta}, eta_gain={p.eta_gain}")
+
+
+class AdaptiveThresholdLeaky(nn.Module):
+    """Diehl & Cook 2015's adaptive threshold as a spiking layer: every spike raises the neuron's
+    threshold by theta_plus, which decays with tau_theta (``models/adaptive_threshold.py``, the
+    same forward-Euler step as its Brian2 model, one time step = ``dt`` seconds).
+
+    Potentials are the model's mV; the input current is in units of the threshold gap
+    (v_thresh - v_rest = 13 mV), so a current of 1 held for long reaches threshold, as for the
+    other spiking layers. theta is a per-neuron buffer, raised by the batch-mean spike count in
+    training mode and frozen in eval mode; (v, theta) are passed explicitly per sequence.
+    """
+
+    def __init__(self, n: int, params: AdaptiveThresholdParams | None = None, dt: float = 1e-3,
+                 spike_grad: Any = None):
+        super().__init__()
+        self.n, self.params, self.dt = n, params or AdaptiveThresholdParams(), dt
+        self.gap = self.params.v_thresh - self.params.v_rest
+        self.spike_grad = spike_grad or surrogate.atan()
+        self.register_buffer("theta", torch.zeros(n))
+
+    def forward(self, current: torch.Tensor, state: AdaptiveThresholdState | None = None):
+        """One time step: ``(spikes, new_state)``."""
+        units = as_units(current)
+        if state is None:
+            state = AdaptiveThresholdState(v=torch.full_like(units, self.params.v_rest),
+                                           theta=self.theta.to(units.dtype, copy=True))
+        spikes, state = adaptive_threshold_step(units * self.gap, state, self.params, self.dt,
+                                                lambda d: self.spike_grad(d / self.gap), self.training)
+        if self.training:
+            with torch.no_grad():
+                self.theta.copy_(state.theta)
+        return from_units(spikes, current.shape), state
+
+    def unit_thresholds(self) -> torch.Tensor:
+        """Thresholds in units of the gap: 1 + theta / (v_thresh - v_rest)."""
+        return 1 + self.theta / self.gap
+
+    def extra_repr(self) -> str:
+        p = self.params
+        return f"{self.n}, dt={self.dt}, tau_m={p.tau_m}, theta_plus={p.theta_plus} mV, tau_theta={p.tau_theta} s"
 
 
 def net_params(time_steps: int, dt: float = 1e-3) -> LifIPParams:

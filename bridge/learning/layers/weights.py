@@ -8,53 +8,110 @@ only in training mode. The rules are those of ``models/``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
+from bridge.core.errors import UserError
+from bridge.learning.layers._units import as_units
+from bridge.learning.layers.saved import Saved
 from models.dale import dale_forward
 from models.oja import oja_delta
-from models.synaptic_scaling import scaling_factor
+from models.synaptic_scaling import closed_loop_gains, integrated_error, scaling_factor
 
 
-class SynapticScaling(nn.Module):
+class SynapticScaling(Saved, nn.Module):
     """A Linear or Conv layer whose units' incoming weights scale toward a target activity.
 
     Activity of unit i: the running mean of |z_i| (z the layer's output, averaged over the batch
     and, for conv layers, positions), an exponential average with time constant ``tau_samples``
-    samples. After each optimiser step every incoming weight row is multiplied by
+    samples. After each optimiser step on a batch of B samples every incoming weight row is
+    multiplied by
 
-        f_i = max(0, 1 + gain * (target - activity_i))          (models/synaptic_scaling.py)
+        f_i = max(0, 1 + B gain (target - activity_i) + B integral_gain error_i),
+        error_i <- error_i + B (target - activity_i)              (models/synaptic_scaling.py)
 
-    the forward-Euler step of van Rossum, Bi & Turrigiano 2000's proportional term, in the
-    between-steps form of Shen, Wang & Navlakha 2021. Multiplicative: a unit's relative
-    weights are kept; the bias is not scaled.
+    the forward-Euler step (one step = B samples) of van Rossum, Bi & Turrigiano 2000's
+    proportional and integral terms, in the between-steps form of Shen, Wang & Navlakha 2021.
+    ``gain`` and ``integral_gain`` are per sample (and per sample squared), so the rule runs at
+    the same speed per sample at any batch size. Multiplicative: a unit's relative weights are
+    kept; the bias is not scaled. :meth:`from_rule` sets target, gains and time constant from a
+    fitted scaling rule.
     """
 
-    def __init__(self, layer: nn.Module, target: float = 1.0, gain: float = 0.05,
-                 tau_samples: float = 100.0):
+    def __init__(self, layer: nn.Module, target: float = 1.0, gain: float = 1e-3,
+                 tau_samples: float = 100.0, integral_gain: float = 0.0, name: str = ""):
         super().__init__()
+        if tau_samples < 1:
+            raise UserError(f"tau_samples must be >= 1, got {tau_samples}")
         self.layer, self.target, self.gain, self.tau_samples = layer, target, gain, tau_samples
+        self.integral_gain, self.name = integral_gain, name
         self.register_buffer("activity", torch.full((layer.weight.shape[0],), float(target)))
+        self.register_buffer("error", torch.zeros(layer.weight.shape[0]))
+        self._samples = 0
+
+    @classmethod
+    def from_rule(cls, rule: Any, layer: nn.Module, target: float = 1.0) -> SynapticScaling:
+        """``layer`` with the scaling of a fitted ``scaling`` rule (``bridge.fitting.rules.Rule``).
+
+        The rule's response r(t) = r_inf + exp(-t/tau)(A cos omega t + B sin omega t) (biological
+        seconds, ``homeobridge fit`` of a ``scaling`` run) becomes, with one sample standing for
+        ``sample_dt`` seconds (the run's step, as for the intrinsic rules: docs/fitting.md):
+
+        - target: ``target`` (mean |z|) times r_inf / configured goal, the fitted set point
+          relative to the goal the neuron was given;
+        - gains: the pole placement of :func:`models.synaptic_scaling.closed_loop_gains` at
+          tau / sample_dt samples and omega sample_dt rad per sample, divided by the target
+          (the error is absolute, the loop acts on the relative error): the layer's activity
+          then relaxes with the fitted time constant and oscillation;
+        - activity: the batch's own (tau_samples = 1), since the fitted response already holds
+          the neuron's rate-sensor lag.
+        """
+        if rule.kind != "scaling":
+            raise UserError(f"rule {rule.name!r} is a {rule.kind} rule, not a scaling rule")
+        fit, sample_dt = rule.scaling, rule.dynamics.sample_dt
+        set_point = target * fit.target / fit.configured_target
+        k_p, k_i = closed_loop_gains(1.0 / (fit.rate * sample_dt), fit.omega * sample_dt)
+        return cls(layer, set_point, k_p / set_point, 1.0, k_i / set_point, rule.name)
+
+    @property
+    def config(self) -> dict:
+        return {"in_features": self.layer.weight.shape[1], "out_features": self.layer.weight.shape[0],
+                "target": self.target, "gain": self.gain, "tau_samples": self.tau_samples,
+                "integral_gain": self.integral_gain, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> SynapticScaling:
+        """A saved layer (always a Linear one: ``export`` writes Linear layers)."""
+        config = dict(config)
+        linear = nn.Linear(config.pop("in_features"), config.pop("out_features"))
+        return cls(linear, **config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.layer(x)
         if self.training:
             with torch.no_grad():
-                units = z.detach().abs().movedim(1, -1).reshape(-1, z.shape[1])
+                units = as_units(z.detach().abs())
                 weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** units.shape[0]
                 self.activity.lerp_(units.mean(0), weight)
+                self._samples = x.shape[0]
         return z
 
     @torch.no_grad()
     def after_step(self) -> None:
-        if self.training:
-            factor = scaling_factor(self.activity, self.target, self.gain)
+        if self.training and self._samples:
+            steps = self._samples
+            factor = scaling_factor(self.activity, self.target, steps * self.gain,
+                                    steps * self.integral_gain, self.error)
+            self.error = integrated_error(self.error, self.activity, self.target, steps)
             weight = self.layer.weight
             weight.mul_(factor.view((-1,) + (1,) * (weight.dim() - 1)))
+            self._samples = 0
 
     def extra_repr(self) -> str:
-        return f"target={self.target}, gain={self.gain}, tau_samples={self.tau_samples}"
+        return (f"target={self.target:.4g}, gain={self.gain:.4g}/sample, integral_gain={self.integral_gain:.4g}"
+                f"/sample^2, tau_samples={self.tau_samples:.4g}" + (f", rule={self.name!r}" if self.name else ""))
 
 
 class OjaLinear(nn.Linear):
@@ -96,55 +153,64 @@ class OjaLinear(nn.Linear):
         return f"{super().extra_repr()}, eta_oja={self.eta_oja}"
 
 
+def _exponential(shape: tuple[int, ...], scale: float) -> torch.Tensor:
+    """i.i.d. Exponential draws of mean (= std) ``scale`` from torch's generator."""
+    return torch.empty(shape).exponential_(1.0 / scale)
+
+
 class DaleLinear(nn.Module):
-    """Cornford et al. 2021's Dale's-principle layer (DANN) with subtractive and divisive inhibition.
+    """Cornford et al. 2021's Dale's-principle layer (DANN): ``EiDenseWithShunt`` of linclab/ltlwdp.
 
-        z_E = W_EX x,  z_I = W_IX x,  z = g (z_E - W_EI z_I) / ((exp(alpha) W_EI) z_I) + b
+        z_E = W_EX x,  z_I = W_IX x,  z = g (z_E - W_EI z_I) / (W_EI (exp(alpha) z_I) + 1e-8) + b
 
-    (``models/dale.py``). W_EX, W_IX, W_EI and g are kept non-negative by projection (clamping
-    at 0) after each optimiser step. Initialisation as in the paper: W_EX and W_IX drawn from an
-    exponential distribution of scale sqrt(2 pi / (d (2 pi - 1))) (d inputs), W_EI = 1/n_i
-    (n_i = 10% of the outputs, at least 1), alpha = log sqrt((2 pi - 1)/d), g = 1, b = 0. The
-    gradients of the inhibitory parameters are scaled as in their corrected SGD: W_IX by
-    1/sqrt(n_e), W_EI by 1/d, alpha by 1/(sqrt(n_e) d).
+    (``models/dale.py``; alpha one per inhibitory unit). As the reference code does:
 
+    - initialisation: W_EX ~ Exponential of scale sqrt(1/(2 d)) in the first layer (``first``),
+      sqrt(2 pi / (d (2 pi - 1))) in every later one (d inputs); W_IX from the same
+      distribution, or with a single inhibitory unit (the output layer) the mean of W_EX's rows;
+      W_EI = 1/n_i; alpha = log sqrt((2 pi - 1)/d) for every I unit; g = 1; b = 0;
+    - corrected SGD (``corrected``): the gradients of W_IX are divided by sqrt(n_e), of W_EI by
+      d, of alpha by sqrt(n_e) d (hooks on the parameters: with plain SGD, as in the reference,
+      the same step as its rescaling of ``.grad``);
+    - projection after each optimiser step: W_EX, W_IX, W_EI and g clamped at 0 (alpha and b free).
+
+    ``n_inhibitory`` defaults to 10% of the outputs (at least 1). The draws use torch's
+    generator (the reference uses numpy's): the same distributions, not the same numbers.
     Source: J. Cornford, D. Kalajdzievski, M. Leite, A. Lamarquette, D. M. Kullmann &
     B. Richards, "Learning to live with Dale's principle: ANNs with separate excitatory and
-    inhibitory units", ICLR 2021. The inputs are assumed non-negative (ReLU units).
+    inhibitory units", ICLR 2021. The inputs are assumed non-negative (pixels, ReLU units).
     """
 
-    def __init__(self, in_features: int, out_features: int, n_inhibitory: int | None = None):
+    def __init__(self, in_features: int, out_features: int, n_inhibitory: int | None = None,
+                 first: bool = False, corrected: bool = True):
         super().__init__()
         n_e, d = out_features, in_features
         n_i = n_inhibitory or max(1, round(0.1 * n_e))
         self.in_features, self.out_features, self.n_inhibitory = d, n_e, n_i
+        self.first, self.corrected = first, corrected
         self.w_ex = nn.Parameter(torch.empty(n_e, d))
         self.w_ix = nn.Parameter(torch.empty(n_i, d))
         self.w_ei = nn.Parameter(torch.empty(n_e, n_i))
-        self.alpha = nn.Parameter(torch.empty(n_e))
+        self.alpha = nn.Parameter(torch.empty(n_i))
         self.g = nn.Parameter(torch.empty(n_e))
         self.b = nn.Parameter(torch.empty(n_e))
         self.reset_parameters()
-        for param, scale in ((self.w_ix, 1 / math.sqrt(n_e)), (self.w_ei, 1 / d),
-                             (self.alpha, 1 / (math.sqrt(n_e) * d))):
-            param.register_hook(lambda grad, scale=scale: grad * scale)
-
-    @classmethod
-    def like(cls, linear: nn.Linear) -> DaleLinear:
-        """A DaleLinear with ``linear``'s shape (Cornford et al.'s own initialisation)."""
-        return cls(linear.in_features, linear.out_features)
+        if corrected:
+            for param, scale in ((self.w_ix, 1 / math.sqrt(n_e)), (self.w_ei, 1 / d),
+                                 (self.alpha, 1 / (math.sqrt(n_e) * d))):
+                param.register_hook(lambda grad, scale=scale: grad * scale)
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        scale = math.sqrt(2 * math.pi / (self.in_features * (2 * math.pi - 1)))
-        exponential = torch.distributions.Exponential(torch.tensor(1.0 / scale))
-        self.w_ex.copy_(exponential.sample(self.w_ex.shape))
+        d = self.in_features
+        scale = math.sqrt(1 / (2 * d)) if self.first else math.sqrt(2 * math.pi / (d * (2 * math.pi - 1)))
+        self.w_ex.copy_(_exponential(self.w_ex.shape, scale))
         if self.n_inhibitory == 1:
             self.w_ix.copy_(self.w_ex.mean(0, keepdim=True))
         else:
-            self.w_ix.copy_(exponential.sample(self.w_ix.shape))
+            self.w_ix.copy_(_exponential(self.w_ix.shape, scale))
         self.w_ei.fill_(1.0 / self.n_inhibitory)
-        self.alpha.fill_(0.5 * math.log((2 * math.pi - 1) / self.in_features))
+        self.alpha.fill_(math.log(math.sqrt((2 * math.pi - 1) / d)))
         self.g.fill_(1.0)
         self.b.zero_()
 
@@ -159,4 +225,50 @@ class DaleLinear(nn.Module):
                 param.clamp_(min=0)
 
     def extra_repr(self) -> str:
-        return f"in={self.in_features}, excitatory={self.out_features}, inhibitory={self.n_inhibitory}"
+        return (f"in={self.in_features}, excitatory={self.out_features}, inhibitory={self.n_inhibitory}, "
+                f"first={self.first}, corrected={self.corrected}")
+
+
+class ColumnEiLinear(nn.Module):
+    """Sign-constrained columns (Cornford et al. 2021's ColumnEI baseline, ``ColummEiDense`` of
+    linclab/ltlwdp): z = (W_+ D) x + b, W_+ >= 0 learned, D a fixed diagonal of +-1 over the
+    inputs.
+
+    A hidden or output layer splits its d inputs E:I = ``ratio``:1 (n_i = ceil(d/(ratio+1)),
+    the last n_i inputs inhibitory) and draws W_+ from Exponentials of scale
+    sigma_e = sqrt(1 / ((2 pi - 1)/(2 pi) (n_e + n_e^2/n_i))) (E columns) and
+    sigma_i = (n_e/n_i) sigma_e (I columns), b = 0. The first layer (``first``) has every input
+    excitatory, W_+ ~ Exponential of scale sqrt(1/d) and b = -d sqrt(1/d) ``input_mean`` (the
+    mean pixel), which centres its output. After each optimiser step W_+ is clamped at 0.
+    """
+
+    def __init__(self, in_features: int, out_features: int, ratio: int = 10, first: bool = False,
+                 input_mean: float = 0.0):
+        super().__init__()
+        d = in_features
+        self.in_features, self.out_features, self.first = d, out_features, first
+        n_i = 0 if first else math.ceil(d / (ratio + 1))
+        self.n_inhibitory = n_i
+        self.weight = nn.Parameter(torch.empty(out_features, d))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.register_buffer("sign", torch.cat([torch.ones(d - n_i), -torch.ones(n_i)]))
+        with torch.no_grad():
+            if first:
+                self.weight.copy_(_exponential((out_features, d), math.sqrt(1 / d)))
+                self.bias.fill_(-d * math.sqrt(1 / d) * input_mean)
+            else:
+                n_e = d - n_i
+                sigma_e = math.sqrt(1 / ((2 * math.pi - 1) / (2 * math.pi) * (n_e + n_e**2 / n_i)))
+                self.weight.copy_(torch.cat([_exponential((out_features, n_e), sigma_e),
+                                             _exponential((out_features, n_i), n_e / n_i * sigma_e)], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.sign, self.bias)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        if self.training:
+            self.weight.clamp_(min=0)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, inhibitory inputs={self.n_inhibitory}"
