@@ -178,3 +178,33 @@ def test_homeostatic_spiking_run_records_thresholds_and_gains(tmp_path):
     assert health.shape == (2, 2, len(HEALTH_STATS))  # epochs x hidden layers x stats
     gain_mean = health[..., HEALTH_STATS.index("gain_mean")]
     assert np.isfinite(gain_mean).all() and np.isfinite(health[..., HEALTH_STATS.index("threshold_sd")]).all()
+
+
+@needs_fashion
+def test_fitted_online_spiking_rule_trains_at_batch_one(tmp_path):
+    """The fitted lif-ip rule run online (one step = 10 ms) trains a spiking net one image at a
+    time, its thresholds moving."""
+    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history, train
+
+    store = Store(tmp_path)
+    save_rule(make_rule(model="lif-ip", transfer="lif"), store)
+    config = TrainConfig(neuron="spiking", norm="fitted-online:hand", n_train=300, n_test=200, epochs=2, width=32,
+                         batch_size=1, lr=0.01, time_steps=10, spike_dt=0.01, probe_size=64, device="cpu")
+    history = load_history(train(config, store, progress=False))
+    assert history["status"] == "ok" and history["test_accuracy"][-1] > 0.3
+    thresholds = history["spike_health"][..., HEALTH_STATS.index("threshold_mean")]
+    assert np.all(np.abs(thresholds - 1) > 1e-3)  # the homeostatic thresholds moved from 1
+
+
+@needs_fashion
+def test_adaptive_threshold_runs_at_batch_one_and_its_health_shows_why_it_is_silent(tmp_path):
+    """Diehl & Cook's constants (tau_m 100 ms, 13 mV to threshold) in 10 steps of 10 ms leave a
+    default-initialised net silent: the diagnostics say so (all units silent, membrane sd far
+    below the 13 mV gap)."""
+    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history, train
+
+    config = TrainConfig(neuron="spiking", norm="adaptive-threshold", n_train=100, n_test=100, epochs=1, width=16,
+                         batch_size=1, lr=0.01, time_steps=10, spike_dt=0.01, probe_size=64, device="cpu")
+    health = load_history(train(config, Store(tmp_path), progress=False))["spike_health"][-1]
+    assert health[0, HEALTH_STATS.index("silent_fraction")] == 1
+    assert health[0, HEALTH_STATS.index("membrane_sd")] < 13 / 4

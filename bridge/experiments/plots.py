@@ -13,6 +13,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bridge.experiments.metrics import METRICS, arm_values, early_layers, final_accuracy, layer_entropies  # noqa: E402
+from bridge.learning.train import HEALTH_STATS  # noqa: E402
 
 
 def png(fig) -> bytes:
@@ -91,14 +92,43 @@ def gradient_norms(summary: dict, neurons: list[str]) -> bytes:
     return png(fig)
 
 
+def health_plot(groups: dict[str, list[np.ndarray]], title: str) -> bytes:
+    """Firing-rate health per hidden layer at the last epoch: each group's (label: per-seed
+    ``spike_health`` arrays) mean rate with its 10-90th percentile band, and silent fraction."""
+    fig, (rates, silent) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, healths in groups.items():
+        last = np.array([np.asarray(h, dtype=float)[-1] for h in healths])  # seeds x layers x stats
+        layers = np.arange(1, last.shape[1] + 1)
+        column = {name: i for i, name in enumerate(HEALTH_STATS)}
+        line, = rates.plot(layers, last[..., column["rate_mean"]].mean(0), marker="o", label=label)
+        rates.fill_between(layers, last[..., column["rate_p10"]].mean(0), last[..., column["rate_p90"]].mean(0),
+                           color=line.get_color(), alpha=0.12)
+        silent.plot(layers, last[..., column["silent_fraction"]].mean(0), marker="o", label=label)
+    rates.set(xlabel="hidden layer", ylabel="spikes per step (mean; band: 10-90th pct of units)")
+    silent.set(xlabel="hidden layer", ylabel="silent units (fraction)", ylim=(-0.02, 1.02))
+    for ax in (rates, silent):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return png(fig)
+
+
 def compare_plots(summary: dict, config) -> dict[str, bytes]:
-    """The three comparison plots by file stem."""
+    """The comparison plots by file stem (spiking health where the grid has spiking runs)."""
     neurons = list(config.neurons)
-    return {
+    plots = {
         "accuracy_curves": accuracy_curves(summary, neurons),
         "accuracy_vs_lr": accuracy_vs_lr(summary, neurons),
         "gradient_norms": gradient_norms(summary, neurons),
     }
+    groups: dict[str, list[np.ndarray]] = {}
+    for r in summary["runs"]:
+        if r.get("spike_health") is not None and len(r["spike_health"]):
+            groups.setdefault(f"{r['norm']} (b={r['batch_size']}, lr={r['lr']:g})", []).append(r["spike_health"])
+    if groups:
+        plots["spiking_health"] = health_plot(groups, "spiking nets: firing-rate health, last epoch, mean over seeds")
+    return plots
 
 
 def sweep_plot(run) -> bytes:
@@ -184,12 +214,16 @@ def comparison_plot(study, histories: dict, arms: list[str], seeds, metric: str,
                            for v in study.values]).T
         mean, half = _mean_ci(values)
         ax.errorbar(x + (index - (len(arms) - 1) / 2) * width, mean, yerr=half, fmt="o", capsize=3, label=arm)
-    ax.set_xticks(x, [str(v) if study.axis == "setting" else f"{study.axis} {v:g}" for v in study.values],
-                  fontsize=8)
+    ax.set_xticks(x, [condition_label(study, v) for v in study.values], fontsize=8)
     ax.set(ylabel=METRIC_LABELS[metric], title=f"{study.name} (mean, 95% CI over {len(seeds)} seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return png(fig)
+
+
+def condition_label(study, value) -> str:
+    """A value of the study's axis in words: a setting's name, or e.g. 'depth 10'."""
+    return str(value) if study.axis == "setting" else f"{study.axis} {value:g}"
 
 
 def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[dict], lr_of) -> dict[str, bytes]:
@@ -200,6 +234,12 @@ def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[di
     arms = _arms(keys)
     for metric in dict.fromkeys(c.metric for c in study.comparisons):
         plots[metric] = comparison_plot(study, histories, arms, seeds, metric, lr_of)
+    value = study.values[-1]
+    groups = {arm: [histories[(arm, value, lr_of(arm, value), s)]["spike_health"] for s in seeds]
+              for arm in arms if histories[(arm, value, lr_of(arm, value), seeds[0])].get("spike_health") is not None}
+    if groups:
+        plots["spiking_health"] = health_plot(
+            groups, f"{study.name}: firing-rate health at {condition_label(study, value)}, last epoch")
     if study.analysis in ("accuracy", "lr_range"):
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for arm in arms:

@@ -36,7 +36,7 @@ from bridge.core.store import Stopwatch, Store, open_run, package_versions
 from bridge.core.tables import markdown_table
 from bridge.experiments.executor import run_grid
 from bridge.experiments.metrics import CHANCE, METRICS, arm_values, final_accuracy
-from bridge.experiments.plots import study_plots
+from bridge.experiments.plots import condition_label, study_plots
 from bridge.experiments.statistics import (
     PairedEffect,
     claim_verdict,
@@ -539,7 +539,7 @@ def _tests(study: Study, histories: dict, seeds, rule: str) -> list[dict]:
         variants.append(("own best lr", lambda arm, value: _best_lr(histories, study, arm, value, seeds)))
     for (variant, lr_of), value, treatment in itertools.product(variants, study.tested, treatments):
         lr_t, lr_b = lr_of(treatment, value), lr_of(study.baseline, value)
-        tests.append(_pair(variant, _condition(study, value), treatment, study.baseline,
+        tests.append(_pair(variant, condition_label(study, value), treatment, study.baseline,
                            arm_values(histories, treatment, value, lr_t, seeds, metric),
                            arm_values(histories, study.baseline, value, lr_b, seeds, metric),
                            lrs=(lr_t, lr_b)))
@@ -581,16 +581,12 @@ def _comparison_tests(study: Study, comparison: Comparison, histories: dict, see
         else:
             baselines = [(b, b) for b in comparison.baselines if b in present]
         for baseline, label in baselines:
-            tests.append(_pair(comparison.variant, _condition(study, value), treatment, label,
+            tests.append(_pair(comparison.variant, condition_label(study, value), treatment, label,
                                values(treatment, value), values(baseline, value),
                                lrs=(lr(treatment, value), lr(baseline, value)), kind=comparison.kind,
                                sign=comparison.sign, negligible=comparison.negligible, metric=comparison.metric,
                                any_treatment=comparison.any_treatment))
     return tests
-
-
-def _condition(study: Study, value) -> str:
-    return str(value) if study.axis == "setting" else f"{study.axis} {value:g}"
 
 
 def _pair(variant: str, condition: str, treatment: str, baseline: str, t_values, b_values, lrs=None,
