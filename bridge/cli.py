@@ -301,12 +301,17 @@ def study_run(
     name: str = typer.Argument(..., help="a study of `study list`"),
     budget: str = typer.Option("smoke", "--budget", help="smoke | quick | full"),
     workers: int = typer.Option(2, "--workers", help="parallel training processes, >= 1"),
-    rule: str = typer.Option("", "--rule", help="fitted rate rule for the fitted+affine arm (skipped without)"),
+    rule: str = typer.Option("", "--rule", help="fitted rule of the fitted arms (skipped without)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    overrides: list[str] = typer.Option(None, "--set", help="executor=local|ray, ray_address=HOST:PORT"),
 ) -> None:
     """Train (or reuse) every cell of a study, test its claim, store the verdict; prints its tables."""
     get_study(name)
-    request = validate(StudyRun, {"study": name, "budget": budget, "workers": workers, "rule": rule}, prefix="--")
+    for item in overrides or []:
+        if item.partition("=")[0].strip() not in ("executor", "ray_address"):
+            raise UserError(f"--set {item!r}: study run takes executor=local|ray and ray_address=HOST:PORT")
+    fields = {"study": name, "budget": budget, "workers": workers, "rule": rule}
+    request = apply_overrides(validate(StudyRun, fields, prefix="--"), overrides)
     path = run_study(request, store(ctx), progress=not quiet)
     results = [r for r in latest_results(store(ctx), request.budget) if r["path"] == str(path)]
     print(study_table(results))

@@ -132,6 +132,14 @@ class Stopwatch:
     def seconds(self) -> float:
         return time.perf_counter() - self._t0
 
+    @classmethod
+    def elsewhere(cls, started: str, seconds: float) -> Stopwatch:
+        """The clock of work timed in another process or on another machine (start, seconds)."""
+        clock = cls()
+        clock.started = started
+        clock._t0 = time.perf_counter() - seconds
+        return clock
+
 
 @dataclass(frozen=True)
 class RunInfo:

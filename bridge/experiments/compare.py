@@ -37,7 +37,7 @@ from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, Validati
 from bridge.core.config import Config, validation_message
 from bridge.core.store import Stopwatch, Store
 from bridge.core.tables import markdown_table
-from bridge.experiments.executor import run_grid
+from bridge.experiments.executor import EXECUTORS, run_grid
 from bridge.experiments.metrics import CHANCE, final_accuracy
 from bridge.experiments.plots import compare_plots
 from bridge.learning.data import DATASETS
@@ -76,6 +76,8 @@ class CompareConfig(Config):
     spiking_rule: str = ""
     workers: PositiveInt = 2
     device: Literal[DEVICES] = "cpu"
+    executor: Literal[EXECUTORS] = "local"
+    ray_address: str = ""
 
     @model_validator(mode="after")
     def _labels_resolve(self) -> CompareConfig:
@@ -87,8 +89,8 @@ class CompareConfig(Config):
         return self
 
     def identity(self) -> dict:
-        """The configuration minus what cannot change a number (workers, device)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("workers", "device")}
+        """The configuration minus what cannot change a number (where and how it runs)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("workers", "device", "executor", "ray_address")}
 
 
 def resolve_norm(config: CompareConfig, neuron: str, label: str) -> str:
@@ -230,7 +232,8 @@ def compare(config: CompareConfig, store: Store, progress: bool = True, rerun: b
     planned = plan(config, store)
     inputs = compare_inputs(planned, store)
     clock = Stopwatch()
-    results = run_grid(planned, config.workers, store, progress, rerun, label="compare")
+    results = run_grid(planned, config.workers, store, progress, rerun, label="compare", executor=config.executor,
+                       ray_address=config.ray_address)
     summary = summarise(config, results)
     table = summary_table(summary)
     identity = config.identity()

@@ -34,7 +34,7 @@ from bridge.core.config import Config
 from bridge.core.errors import UserError
 from bridge.core.store import Stopwatch, Store, open_run, package_versions
 from bridge.core.tables import markdown_table
-from bridge.experiments.executor import run_grid
+from bridge.experiments.executor import EXECUTORS, run_grid
 from bridge.experiments.metrics import CHANCE, METRICS, arm_values, final_accuracy
 from bridge.experiments.plots import condition_label, study_plots
 from bridge.experiments.statistics import (
@@ -512,6 +512,8 @@ class StudyRun(Config):
     budget: Literal[BUDGETS] = "smoke"
     rule: str = ""
     workers: PositiveInt = 2
+    executor: Literal[EXECUTORS] = "local"
+    ray_address: str = ""
 
 
 # ---- analyses: per-seed values of each arm under each condition -------------------------------
@@ -684,7 +686,8 @@ def run_study(request: StudyRun, store: Store, progress: bool = True) -> Path:
     """Train (or reuse) every cell, analyse, and write the ``studies`` run; returns its path."""
     study, budget, keys, configs = plan(request, store)
     clock = Stopwatch()
-    paths = run_grid(configs, request.workers, store, progress, label=f"study {study.name}")
+    paths = run_grid(configs, request.workers, store, progress, label=f"study {study.name}",
+                     executor=request.executor, ray_address=request.ray_address)
     histories = {key: load_history(path) for key, path in zip(keys, paths)}
     tests = _tests(study, histories, budget.seeds, request.rule)
     if study.analysis == "information":

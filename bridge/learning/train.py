@@ -371,7 +371,13 @@ def train(config: TrainConfig, store: Store, progress: bool = True, rerun: bool 
     if existing is not None and not rerun:
         return existing
     clock = Stopwatch()
-    history = run_training(config, rule, progress)
+    return write_training(config, rule, run_training(config, rule, progress), store, clock)
+
+
+def write_training(config: TrainConfig, rule: Rule | None, history: dict, store: Store, clock: Stopwatch) -> Path:
+    """Write a trained run's ``history`` (from :func:`run_training`, here or on another machine)
+    to ``store`` atomically; ``clock`` timed the training."""
+    kind, name, identity, inputs = run_path(config, rule)
     with store.write(kind, name, identity, config.seed, clock, inputs) as h5:
         group = h5.create_group("history")
         group.attrs["type"] = "history"
