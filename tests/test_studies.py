@@ -181,6 +181,9 @@ def test_shen_scaling_runs_with_a_fitted_brian2_scaling_rule(tmp_path, scaling_p
     assert {t["treatment"] for t in competitive} == {"scaling", "fitted"}
     assert all("best of bn, ln, wn" in t["baseline"] for t in competitive)
     assert {"effects", "accuracy", "unit_cv"} <= set(result["plots"])
+    report = tmp_path / "report.html"
+    assert main(["--results", str(tmp_path), "report", "-o", str(report)]) == 0  # a study on named settings
+    assert "fashion-mnist mlp" in report.read_text()
 
 
 def test_a_study_refuses_a_rule_of_the_wrong_kind_before_any_work(tmp_path, capsys):

@@ -99,6 +99,11 @@ def sims_section(store: Store) -> tuple[str, list[dict]]:
     return "\n".join(parts) or "<p>No simulations in this store.</p>", numbers
 
 
+def _value(value) -> str:
+    """An axis value as shown: a number compactly, a setting by its name."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def claims_section(store: Store) -> tuple[str, str, list[dict]]:
     """The Claims table that opens the report (claim, source, verdict, effect +/- CI, budget, link)
     and one section per study result with its tests and plots; the numbers they show."""
@@ -114,7 +119,8 @@ def claims_section(store: Store) -> tuple[str, str, list[dict]]:
                 f"<td>{html.escape(row[6])}</td><td>{html.escape(result['budget'])}</td>"
                 f'<td><a href="#{anchor}">{html.escape(result["name"])}</a></td></tr>')
         plots = "".join(f"<h4>{name}</h4>" + _img(_study_plot(result, name), name) for name in result["plots"])
-        cells = ", ".join(f"{c['arm']}/{c['value']:g}/{c['lr']:g}/s{c['seed']}: {c['run_id']}" for c in result["cells"])
+        cells = ", ".join(f"{c['arm']}/{_value(c['value'])}/{c['lr']:g}/s{c['seed']}: {c['run_id']}"
+                          for c in result["cells"])
         sections.append(
             f'<h3 id="{anchor}">{html.escape(result["name"])} ({html.escape(result["budget"])})</h3>'
             f"<p>{html.escape(result['study']['claim'])}</p><p class=muted>Criterion: "
