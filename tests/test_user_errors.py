@@ -153,6 +153,10 @@ def test_sim_validation_fails_before_the_progress_bar(tmp_path, capsys):
     (["study", "run", "shaw-depth", "--budget", "huge"], "--budget: Input should be 'smoke', 'quick' or 'full'"),
     (["study", "run", "shaw-depth", "--workers", "0"], "--workers: Input should be greater than 0"),
     (["study", "run", "shaw-depth", "--rule", "absent"], "no rule 'absent'"),
+    (["study", "run", "dale-ann", "--rule", "absent"], "has no fitted arm; run it without --rule"),
+    (["study", "run", "dale-ann", "--set", "foo=1"], "study run takes executor=local|ray"),
+    (["study", "run", "dale-ann", "--set", "executor=slurm"], "--set executor: Input should be 'local' or 'ray'"),
+    (["compare", "--set", "executor=slurm"], "--set executor: Input should be 'local' or 'ray'"),
     (["study", "table", "--budget", "huge"], "--budget 'huge': choose one of smoke, quick, full"),
     (["study", "table", "-o", "/proc/nope/studies.md"], "/proc/nope/studies.md: cannot write there"),
 ])
