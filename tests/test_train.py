@@ -11,6 +11,7 @@ import torch
 from test_layers import make_rule
 
 from bridge.cli import main
+from bridge.core.errors import UserError
 from bridge.core.store import Store, open_run
 from bridge.fitting.rules import save_rule
 from bridge.learning.data import fashion_mnist_dir
@@ -178,6 +179,23 @@ def test_homeostatic_spiking_run_records_thresholds_and_gains(tmp_path):
     assert health.shape == (2, 2, len(HEALTH_STATS))  # epochs x hidden layers x stats
     gain_mean = health[..., HEALTH_STATS.index("gain_mean")]
     assert np.isfinite(gain_mean).all() and np.isfinite(health[..., HEALTH_STATS.index("threshold_sd")]).all()
+
+
+def test_spiking_runs_keep_their_trained_weights(tmp_path):
+    from bridge.learning.data import load
+    from bridge.learning.train import TrainConfig, build, load_weights, train
+
+    config = TrainConfig(neuron="spiking", norm="homeostatic", n_train=128, n_test=64, epochs=1, width=8,
+                         batch_size=32, time_steps=4, probe_size=32, device="cpu")
+    weights = load_weights(train(config, Store(tmp_path), progress=False))
+    net = build(config, load(config.dataset).subset(128, 64))
+    fresh = {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(weights)  # strict: every key of the net, nothing else
+    assert not torch.equal(fresh["blocks.0.synapse.weight"], net.state_dict()["blocks.0.synapse.weight"])
+    assert not torch.equal(fresh["blocks.0.neuron.threshold"], weights["blocks.0.neuron.threshold"])
+    rate = train(config.model_copy(update={"neuron": "rate", "norm": "none"}), Store(tmp_path), progress=False)
+    with pytest.raises(UserError, match="stores no weights"):
+        load_weights(rate)
 
 
 @needs_fashion

@@ -347,7 +347,9 @@ def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool =
                 message = (f"non-finite training loss or homeostatic gain/bias beyond {EXPLODED:g} in epoch "
                            f"{epoch} (lr={config.lr}); stopped")
                 break
-    return {**history, "spike_health": health, "status": status, "message": message, "device": str(device)}
+    weights = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()} if health is not None else None
+    return {**history, "spike_health": health, "weights": weights, "status": status, "message": message,
+            "device": str(device)}
 
 
 def _append(history: dict, epoch: int, loss: float, acc: float, wall: float,
@@ -385,6 +387,11 @@ def write_training(config: TrainConfig, rule: Rule | None, history: dict, store:
         if history["spike_health"] is not None:
             group.create_dataset("spike_health", data=np.asarray(history["spike_health"], dtype=float))
             group["spike_health"].attrs["stats"] = ",".join(HEALTH_STATS)
+        if history.get("weights") is not None:
+            weights = h5.create_group("weights")
+            weights.attrs["type"] = "state_dict"
+            for key, value in history["weights"].items():
+                weights.create_dataset(key, data=value)
         h5.attrs.update(status=history["status"], message=history["message"], device=history["device"])
     return store.path_for(kind, name, identity, inputs)
 
@@ -403,6 +410,16 @@ def load_history(path: Path) -> dict:
         history["run_id"] = run.run_id
         history["run_seconds"] = run.wall_seconds
     return history
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The final ``state_dict`` a trained spiking run stored (group ``weights``); a UserError for a
+    run without one (a rate net, or trained before weights were kept)."""
+    with open_run(path, TRAIN_KIND) as run:
+        if "weights" not in run.h5:
+            raise UserError(f"{path}: this run stores no weights (only spiking runs trained since they are kept); "
+                            "train it again with --rerun")
+        return {key: torch.from_numpy(np.asarray(run.h5["weights"][key])) for key in run.h5["weights"]}
 
 
 def summarise(path: Path) -> dict:
