@@ -305,7 +305,7 @@ STUDIES: dict[str, Study] = {study.name: study for study in [
                   "digits cnn": {"dataset": "digits", "kind": "cnn", "depth": 4, "width": 16, **DIGITS}},
         lrs=(0.01, 0.1), rule_model="synaptic-scaling",
         fixed={**RELU_SGD, "batch_size": 64},
-        budgets=_budgets(full_width=128),
+        budgets=_budgets(full_width=128, small_lrs=(0.1,)),
     ),
     _oja_study(
         name="oja-online",
