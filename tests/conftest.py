@@ -6,6 +6,13 @@ run (schema: docs/store-schema.md) written into a session temporary store (numpy
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from bridge.core.store import Store
@@ -42,3 +49,16 @@ def lif_sweep_path(sim_store):
     from sims import run
 
     return run("homeostasis-sweep", LIF_SWEEP, "numpy", sim_store)
+
+
+def kill_cli_after_runs(args: list[str], results: Path, runs: int, timeout: float = 300) -> None:
+    """Start ``homeobridge --results RESULTS ARGS`` and SIGKILL its whole process group once
+    ``runs`` training runs are in the store (or after ``timeout`` seconds)."""
+    argv = [sys.executable, "-m", "bridge.cli", "--results", str(results), *args]
+    process = subprocess.Popen(argv, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while len(list(results.glob("train/*/*.h5"))) < runs and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

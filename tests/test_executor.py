@@ -3,15 +3,13 @@ and a driver killed midway leaves no half-written file; a rerun completes the gr
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import kill_cli_after_runs
 
 from bridge.core.errors import UserError
 from bridge.core.store import Store, open_run
@@ -55,20 +53,14 @@ def test_a_killed_ray_driver_leaves_no_half_file_and_a_rerun_completes(tmp_path)
     grid = ["--set", "neurons=rate", "--set", "norms=none,bn,ln", "--set", "lrs=0.05,0.1", "--set", "seeds=0,1",
             "--set", "epochs=1", "--set", "n_train=512", "--set", "n_test=128", "--set", "width=16",
             "--set", "executor=ray"]
-    argv = [sys.executable, "-m", "bridge.cli", "--results", str(tmp_path), "compare", *grid]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 300
-    while len(list(tmp_path.glob("train/*/*.h5"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_cli_after_runs(["compare", *grid], tmp_path, runs=2)
     finished = list(tmp_path.glob("train/*/*.h5"))
     assert 2 <= len(finished) < 12
     assert not list(tmp_path.rglob("*.tmp"))  # no half-written file
     for path in finished:
         with open_run(path, "train"):  # every file there is a complete run
             pass
+    argv = [sys.executable, "-m", "bridge.cli", "--results", str(tmp_path), "compare", *grid]
     subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert len(list(tmp_path.glob("train/*/*.h5"))) == 12
     assert list(tmp_path.glob("compare/*/*.h5"))

@@ -6,16 +6,12 @@ from its finished cells."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import kill_cli_after_runs
 from torch import nn
 
 from bridge.cli import main
@@ -201,15 +197,8 @@ def test_a_study_refuses_a_rule_of_the_wrong_kind_before_any_work(tmp_path, caps
 
 @needs_fashion
 def test_a_killed_study_resumes_from_its_finished_cells(tmp_path):
-    argv = [sys.executable, "-m", "bridge.cli", "--results", str(tmp_path), "study", "run", "shaw-lr-robustness",
-            "--budget", "smoke", "--workers", "1", "--quiet"]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 300
-    while len(list(tmp_path.glob("train/*/*.h5"))) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_cli_after_runs(["study", "run", "shaw-lr-robustness", "--budget", "smoke", "--workers", "1", "--quiet"],
+                        tmp_path, runs=3)
     finished = {p: p.stat().st_mtime_ns for p in tmp_path.glob("train/*/*.h5")}
     total = len(STUDIES["shaw-lr-robustness"].arms) * 7 * 2
     assert 3 <= len(finished) < total and not list(tmp_path.glob("studies/*/*.h5"))
