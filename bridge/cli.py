@@ -29,6 +29,7 @@ from bridge.experiments.compare import compare as run_compare
 from bridge.experiments.demo import DemoConfig
 from bridge.experiments.demo import demo as run_demo
 from bridge.experiments.environment import environment_report
+from bridge.experiments.interchange import evaluate_nir, export_run, node_lines, read_nir
 from bridge.experiments.report import write_report
 from bridge.experiments.studies import (
     BUDGETS,
@@ -241,17 +242,39 @@ def rules(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 @app.command()
 def export(
     ctx: typer.Context,
-    rule: str = typer.Argument(..., help="rule name in the store, or a rule file"),
-    to: str = typer.Option("torch", "--to", help="target framework (torch)"),
-    output: Path = typer.Option(..., "-o", "--output", help="file to write the layer to"),
+    source: str = typer.Argument(..., help="--to torch: a rule name in the store or a rule file; "
+                                           "--to nir: a trained spiking run's file"),
+    to: str = typer.Option("torch", "--to", help="torch (a fitted rule as a layer) | nir (a trained spiking net)"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write"),
     units: int = typer.Option(128, "--units", help="number of units (width) of the layer, >= 1"),
     mode: str = typer.Option("equilibrium", "--mode", help="equilibrium | online (intrinsic rules)"),
     inputs: int = typer.Option(784, "--inputs", help="input width of a scaling rule's Linear layer, >= 1"),
 ) -> None:
-    """Write a fitted rule as a ready layer; prints the two lines that load it."""
+    """Write a fitted rule as a ready torch layer (prints the two lines that load it), or a
+    trained spiking net as a NIR graph (prints its nodes)."""
     config = validate(ExportConfig, {"to": to, "units": units, "mode": mode, "inputs": inputs}, prefix="--")
     check_writable(output)
-    print("\n".join(export_torch(load_rule(rule, store(ctx)), output, config)))
+    if config.to == "nir":
+        print("\n".join(node_lines(export_run(source, output, store(ctx)))))
+        return
+    print("\n".join(export_torch(load_rule(source, store(ctx)), output, config)))
+
+
+@app.command("import")
+def import_nir(
+    path: Path = typer.Argument(..., help="a NIR file (e.g. from `export RUN --to nir`)"),
+    images: int = typer.Option(500, "--images", help="test images to classify, >= 1"),
+    seed: int = typer.Option(0, "--seed", help="seed of the input's rate code"),
+) -> None:
+    """Rebuild an snntorch network from a NIR file (snntorch's importer) and classify the first
+    test images of its data set, rate-coded as in training; prints its nodes and accuracy."""
+    if images < 1:
+        raise UserError(f"--images must be >= 1, got {images}")
+    net, graph = read_nir(path)
+    accuracy, rates = evaluate_nir(net, graph, images, seed)
+    print("\n".join(node_lines(graph)))
+    print(f"test accuracy on {images} images: {accuracy:.4f}; spikes per step per neuron, by LIF layer: "
+          + ", ".join(f"{rate:.4f}" for rate in rates))
 
 
 @app.command()

@@ -20,10 +20,11 @@ from bridge.learning.layers.fitted import MODES
 
 
 class ExportConfig(Config):
-    """What ``export`` writes: the target framework, the layer's width, how it runs an intrinsic
+    """What ``export`` writes: the target (``torch``: a rule's layer; ``nir``: a trained spiking
+    net, :mod:`bridge.experiments.interchange`), the layer's width, how it runs an intrinsic
     rule (``mode``) and the input width of a scaling rule's Linear layer (``inputs``)."""
 
-    to: Literal["torch"] = "torch"
+    to: Literal["torch", "nir"] = "torch"
     units: PositiveInt = 128
     mode: Literal[MODES] = "equilibrium"
     inputs: PositiveInt = 784

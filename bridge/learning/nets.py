@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import snntorch as snn
@@ -219,12 +219,18 @@ class SpikingNet(nn.Module):
         """``record``: see the module docstring; ``membranes``: when a list, one scalar per block
         is appended, the standard deviation of its membrane potential over steps, samples and units."""
         x = x.reshape(x.shape[0], *self.in_shape)
+        return self.simulate(((torch.rand_like(x) < x).to(x.dtype) for _ in range(self.time_steps)),
+                             record, membranes)
+
+    def simulate(self, inputs: Iterable[torch.Tensor], record: list | None = None,
+                 membranes: list | None = None) -> torch.Tensor:
+        """The net driven by given input spikes, one (batch, *in_shape) tensor per time step
+        (``forward`` passes its rate code: a Bernoulli draw of each pixel's intensity per step)."""
         states = [None] * len(self.blocks)
         totals = [0.0] * len(self.blocks)
-        moments = torch.zeros(len(self.blocks), 3, dtype=torch.float64, device=x.device)
+        moments = torch.zeros(len(self.blocks), 3, dtype=torch.float64, device=next(self.parameters()).device)
         membrane = 0.0
-        for t in range(self.time_steps):
-            signal = (torch.rand_like(x) < x).to(x.dtype)
+        for t, signal in enumerate(inputs):
             for index, block in enumerate(self.blocks):
                 current = block["synapse"](signal)
                 if "norm" in block:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -250,6 +251,22 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     return (total / steps).item(), grads / sampled
 
 
+EVALUATION_SEED = 0
+
+
+def own_random_stream(evaluate: Callable) -> Callable:
+    """Run an evaluation (``evaluate(net, x, ...)``) on its own random stream, seeded with
+    EVALUATION_SEED: a spiking net's rate code draws the same spikes at every evaluation, and
+    evaluating between epochs leaves the training stream, so training, exactly as it was."""
+    @functools.wraps(evaluate)
+    def isolated(net: nn.Module, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(EVALUATION_SEED)
+            return evaluate(net, x, *args, **kwargs)
+    return isolated
+
+
+@own_random_stream
 @torch.no_grad()
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
     """Fraction of ``x`` classified as ``y`` in eval mode."""
@@ -258,6 +275,7 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000
     return float(correct) / x.shape[0]
 
 
+@own_random_stream
 @torch.no_grad()
 def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> torch.Tensor:
     """(5, blocks) per block: activation mean, mean per-unit std, mean information potential,
@@ -296,6 +314,7 @@ def _neuron_state(block: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor |
     return thresholds, norm.gain if isinstance(norm, FittedHomeostasis) else None
 
 
+@own_random_stream
 @torch.no_grad()
 def spiking_health(net: nn.Module, probe: torch.Tensor) -> torch.Tensor:
     """(hidden blocks, HEALTH_STATS) of a spiking net on ``probe`` in eval mode: each unit's rate
@@ -420,6 +439,27 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
             raise UserError(f"{path}: this run stores no weights (only spiking runs trained since they are kept); "
                             "train it again with --rerun")
         return {key: torch.from_numpy(np.asarray(run.h5["weights"][key])) for key in run.h5["weights"]}
+
+
+def restore(path: Path, store: Store) -> tuple[nn.Module, dict]:
+    """The trained net of a stored spiking run, in eval mode (its config, its fitted rule as now
+    stored in ``store``, its final weights), and its provenance: run id and name, norm, the
+    seconds per time step (``spike_dt``), the rule's name and content hash. A UserError when the
+    run keeps no weights or its rule has changed since it was trained."""
+    weights = load_weights(path)
+    with open_run(path, TRAIN_KIND) as run:
+        config = TrainConfig(**run.config)
+        provenance = {"run_id": run.run_id, "run_name": run.name, "norm": config.norm, "dataset": config.dataset,
+                      "spike_dt": config.spike_dt}
+        trained_with = run.inputs.get("rules", {})
+    rule = load_train_rule(config, store)
+    if rule is not None:
+        if trained_with.get(rule.name) != rule.content_hash():
+            raise UserError(f"{path}: rule {rule.name!r} has changed since this run was trained; train it again")
+        provenance |= {"rule": rule.name, "rule_sha256": rule.content_hash()}
+    net = build(config, _load(config.dataset, config.seed), rule)
+    net.load_state_dict(weights)
+    return net.eval(), provenance
 
 
 def summarise(path: Path) -> dict:
