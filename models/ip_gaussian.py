@@ -19,13 +19,10 @@ import torch
 from models.rate_ip import RateIPRule
 
 
-def gaussian_drives(
-    x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, mu_target: float, sigma_target: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, B) with da = eta*A, db = eta*B."""
+def gaussian_bias_drive(y: torch.Tensor, mu_target: float, sigma_target: float) -> torch.Tensor:
+    """B(y) with db = eta*B (and da = eta*(1/a + x B))."""
     var = sigma_target**2
-    bias_drive = mu_target / var - (y / var) * (2 * var + 1 - y * y + mu_target * y)
-    return 1 / a + x * bias_drive, bias_drive
+    return mu_target / var - (y / var) * (2 * var + 1 - y * y + mu_target * y)
 
 
 _BIAS = (
@@ -36,8 +33,7 @@ RULE = RateIPRule(
     name="gaussian",
     transfer="tanh",
     bias_drive=_BIAS,
-    gain_drive=f"1/a + x * ({_BIAS})",
-    torch_drives=gaussian_drives,
+    torch_bias_drive=gaussian_bias_drive,
     targets={"mu_target": 0.0, "sigma_target": 0.2},
     eta=1e-3,
     source="Schrauwen et al. 2008, Neurocomputing 71:1159-1171",

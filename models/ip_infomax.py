@@ -20,19 +20,16 @@ import torch
 from models.rate_ip import RateIPRule
 
 
-def infomax_drives(
-    x: torch.Tensor, y: torch.Tensor, a: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, B) with da = eta*A, db = eta*B."""
-    return 1 / a - 2 * x * y, -2 * y
+def infomax_bias_drive(y: torch.Tensor) -> torch.Tensor:
+    """B(y) = -2 y with db = eta*B (and da = eta*(1/a + x B) = eta*(1/a - 2 x y))."""
+    return y * -2.0
 
 
 RULE = RateIPRule(
     name="infomax",
     transfer="tanh",
-    gain_drive="1/a - 2 * x * y",
     bias_drive="-2 * y",
-    torch_drives=infomax_drives,
+    torch_bias_drive=infomax_bias_drive,
     targets={},
     eta=1e-3,
     source="Bell & Sejnowski 1995; Shaw, Jackson & Orchard 2020",

@@ -20,20 +20,16 @@ import torch
 from models.rate_ip import RateIPRule
 
 
-def triesch_drives(
-    x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, mu_target: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, B) with da = eta*A, db = eta*B."""
-    bias_drive = 1 - (2 + 1 / mu_target) * y + y * y / mu_target
-    return 1 / a + x * bias_drive, bias_drive
+def triesch_bias_drive(y: torch.Tensor, mu_target: float) -> torch.Tensor:
+    """B(y) with db = eta*B (and da = eta*(1/a + x B))."""
+    return (y * (1 / mu_target)).sub_(2 + 1 / mu_target).mul_(y).add_(1)
 
 
 RULE = RateIPRule(
     name="triesch",
     transfer="sigmoid",
     bias_drive="1 - (2 + 1/mu_target) * y + y**2 / mu_target",
-    gain_drive="1/a + x * (1 - (2 + 1/mu_target) * y + y**2 / mu_target)",
-    torch_drives=triesch_drives,
+    torch_bias_drive=triesch_bias_drive,
     targets={"mu_target": 0.1},
     eta=1e-3,
     source="Triesch 2005, ICANN, LNCS 3696:65-70",

@@ -38,20 +38,27 @@ TRANSFER_TORCH: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 class RateIPRule:
     """One IP rule, written once for Brian2 and once for torch.
 
-    ``gain_drive`` and ``bias_drive`` are Brian2 expressions of ``x``, ``y``, ``a`` and the
-    rule's target parameters (dimensionless) giving A and B above; ``torch_drives`` computes
-    the same two quantities on tensors. ``targets`` holds the target parameters' defaults
-    from the source paper; ``eta`` the default learning rate per sample.
+    Every rule here follows a gradient in (a, b) of an objective of the output distribution
+    whose only a-specific term is log a (the Jacobian of y = f(a x + b)); since u = a x + b,
+    d/da = x d/db elsewhere, so the gain drive is always A = 1/a + x B. A rule is therefore
+    its bias drive B(y): ``bias_drive`` as a Brian2 expression of ``y`` and the rule's target
+    parameters (dimensionless), ``torch_bias_drive`` the same on tensors. ``targets`` holds
+    the target parameters' defaults from the source paper; ``eta`` the default learning rate
+    per sample.
     """
 
     name: str
     transfer: str
-    gain_drive: str
     bias_drive: str
-    torch_drives: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    torch_bias_drive: Callable[..., torch.Tensor]
     targets: dict[str, float] = field(default_factory=dict)
     eta: float = 1e-3
     source: str = ""
+
+    @property
+    def gain_drive(self) -> str:
+        """A = 1/a + x B as a Brian2 expression."""
+        return f"1/a + x * ({self.bias_drive})"
 
     def brian2_equations(self, input_equation: str) -> str:
         """Brian2 model equations; ``input_equation`` defines ``x`` (OU process, TimedArray, ...).
@@ -73,17 +80,25 @@ eta : Hz (constant)
     def transfer_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return TRANSFER_TORCH[self.transfer]
 
+    def torch_drives(self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor,
+                     **targets: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample (A, B) = (1/a + x B(y), B(y)) with da = eta*A, db = eta*B."""
+        bias_drive = self.torch_bias_drive(y, **{**self.targets, **targets})
+        return 1 / a + x * bias_drive, bias_drive
+
     def torch_step(
         self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
         eta_gain: float, eta_bias: float, min_gain: float = 0.0, **targets: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One Euler step of the rule on samples ``x`` (samples, units) with outputs y = f(a x + b).
 
-        Drives averaged over the samples; separate rates for gain and bias; the gain kept
+        Drives averaged over the samples, <A> = 1/a + <x B> and <B>: one pass for B, two
+        reductions, no per-sample 1/a. Separate rates for gain and bias; the gain kept
         >= ``min_gain``. Returns new ``(a, b)`` tensors: pure, no state is changed in place.
         """
-        gain_drive, bias_drive = self.torch_drives(x, y.detach(), a, **{**self.targets, **targets})
-        new_gain = (a + eta_gain * gain_drive.mean(0)).clamp_min(min_gain)
+        bias_drive = self.torch_bias_drive(y.detach(), **{**self.targets, **targets})
+        gain_drive = torch.linalg.vecdot(x, bias_drive, dim=0).div_(x.shape[0]).add_(1 / a)
+        new_gain = gain_drive.mul_(eta_gain).add_(a).clamp_min_(min_gain)
         return new_gain, b + eta_bias * bias_drive.mean(0)
 
 

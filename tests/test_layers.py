@@ -441,3 +441,23 @@ def test_scaling_rule_exports_loads_and_trains_in_a_net(tmp_path):
         make_net("mlp", "rate", depth=3, width=8, norm="fitted:hand-scaling+affine", in_shape=(1, 4, 4), rule=rule)
     with pytest.raises(UserError, match="rate nets"):
         make_net("mlp", "spiking", depth=3, width=8, norm="fitted:hand-scaling", in_shape=(1, 4, 4), rule=rule)
+
+
+@pytest.mark.parametrize("fn", [torch.sigmoid, torch.tanh])
+@pytest.mark.parametrize("shape", [(5, 4), (3, 4, 2, 2)])
+def test_fused_gain_bias_transfer_equals_plain_autograd(fn, shape):
+    """f(a x + b) through the fused Function: the same output and input gradient as autograd on
+    the plain expression (gain and bias held), checked in float64 and by torch's gradcheck."""
+    from bridge.learning.layers._units import gain_bias_transfer, per_unit
+
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    gain, bias = torch.rand(4, dtype=torch.float64) + 0.5, torch.randn(4, dtype=torch.float64)
+    grad = torch.randn(*shape, dtype=torch.float64)
+    fused = gain_bias_transfer(x, gain, bias, fn)
+    (fused_grad,) = torch.autograd.grad(fused, x, grad)
+    plain = fn(per_unit(gain, x) * x + per_unit(bias, x))
+    (plain_grad,) = torch.autograd.grad(plain, x, grad)
+    torch.testing.assert_close(fused, plain)
+    torch.testing.assert_close(fused_grad, plain_grad)
+    assert torch.autograd.gradcheck(lambda t: gain_bias_transfer(t, gain, bias, fn), (x,))

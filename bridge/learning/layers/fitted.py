@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.learning.layers._units import as_units, per_unit, transfer
+from bridge.learning.layers._units import as_units, gain_bias_transfer, per_unit, transfer
 from bridge.learning.layers.ip import RATE_RULES
 from bridge.learning.layers.saved import Saved
 
@@ -105,10 +105,13 @@ class FittedHomeostasis(Saved, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.mode == "equilibrium":
             self._equilibrium(as_units(x))
-        u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
-        y = self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x) if self.affine else u)
+        if self.affine:
+            u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
+            y = self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x))
+        else:
+            y = gain_bias_transfer(x, self.gain, self.bias, self.transfer)
         if self.training and self.mode == "online":
-            own = self.transfer(u) if self.affine else y  # the rule sees the neuron's own output f(u)
+            own = self.transfer(u) if self.affine else y  # the rule sees the neuron's own output f(a x + b)
             with torch.no_grad():
                 self.gain, self.bias = self.source.torch_step(
                     as_units(x), as_units(own), self.gain, self.bias, self.eta_gain, self.eta_bias,

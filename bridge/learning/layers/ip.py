@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.learning.layers._units import as_units, per_unit, transfer
+from bridge.learning.layers._units import as_units, gain_bias_transfer, per_unit, transfer
 from models import ip_gaussian, ip_infomax, ip_triesch
 from models.rate_ip import RateIPRule
 
@@ -73,12 +73,12 @@ class IntrinsicPlasticity(nn.Module):
             self.beta = nn.Parameter(torch.zeros(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
         if not self.affine:
-            y = self.transfer(u)
+            y = gain_bias_transfer(x, self.gain, self.bias, self.transfer)
             if self.training:
                 self.adapt(x, y)
             return y
+        u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
         if self.training:
             self.adapt(x, self.transfer(u))
         return self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x))
