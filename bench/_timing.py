@@ -1,13 +1,15 @@
-"""Timing helpers shared by the benchmarks: interleaved rounds, the best median of each."""
+"""Shared by the benchmarks: interleaved timing (the best median of each candidate) and the
+:class:`Ratio` rows every benchmark returns, each a measured ratio beside its target."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch.utils.benchmark as tb
 
 
-def best_times(candidates: dict[str, Callable[[], object]], rounds: int = 5,
+def best_times(candidates: dict[str, Callable[[], object]], rounds: int = 7,
                min_run_time: float = 0.3) -> dict[str, float]:
     """Seconds per call of each candidate: the smallest of ``rounds`` interleaved medians.
 
@@ -22,8 +24,33 @@ def best_times(candidates: dict[str, Callable[[], object]], rounds: int = 5,
     return best
 
 
-def report(title: str, times: dict[str, float], baseline: str, target: float) -> None:
-    """Print each candidate's time and its ratio to ``baseline`` (target given for reference)."""
-    print(f"{title} (target <= {target:.2f}x {baseline})")
-    for name, seconds in times.items():
-        print(f"  {name:<40s} {seconds * 1e3:9.3f} ms   {seconds / times[baseline]:5.2f}x")
+@dataclass(frozen=True)
+class Ratio:
+    """One row of ``make bench``: ``value`` against ``target`` (an upper bound unless
+    ``at_least``), with what was measured against what."""
+
+    bench: str
+    name: str
+    value: float
+    target: float
+    at_least: bool = False
+    detail: str = ""
+    unit: str = "x"
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.target if self.at_least else self.value <= self.target
+
+    def cells(self) -> list[str]:
+        bound = ">=" if self.at_least else "<="
+        return [self.bench, self.name, f"{self.value:.3g}{self.unit}", f"{bound} {self.target:g}{self.unit}",
+                "PASS" if self.passed else "MISS", self.detail]
+
+
+HEADER = ["bench", "measure", "measured", "target", "", "detail"]
+
+
+def print_rows(rows: list[Ratio]) -> None:
+    """The rows as a plain-text table (a benchmark run on its own)."""
+    for row in rows:
+        print("  ".join(f"{cell:<12s}" if i < 5 else cell for i, cell in enumerate(row.cells())))

@@ -1,8 +1,11 @@
-"""IntrinsicPlasticity and FittedHomeostasis vs BatchNorm1d: forward + backward at (256, 1024).
+"""Homeostatic layers vs BatchNorm + the same activation: forward + backward, training mode.
 
-Training mode (plastic updates on), float32, CPU threads as torch sets them. The IP layers
-include their activation, so the fair baseline is BatchNorm1d followed by the same
-activation; BatchNorm1d alone is printed too. Ratios only, no assertions.
+IntrinsicPlasticity (Triesch: sigmoid; infomax: tanh) and FittedHomeostasis (online and at
+equilibrium, a Triesch-fitted rule: sigmoid) at (64, 256), (256, 1024) and (1024, 1024)
+against BatchNorm1d followed by the layer's activation (the IP layers include theirs); the
+Conv2d variants (IntrinsicPlasticity2d, FittedHomeostasis on a feature map) against
+BatchNorm2d + activation at (64, 64, 16, 16). Plastic updates on, float32, the threads torch
+sets. Target: each <= 1.2x its baseline.
 
     .venv/bin/python bench/bench_layers.py
 """
@@ -10,13 +13,15 @@ activation; BatchNorm1d alone is printed too. Ratios only, no assertions.
 from __future__ import annotations
 
 import torch
-from _timing import best_times, report
+from _timing import Ratio, best_times, print_rows
 from torch import nn
 
 from bridge.fitting.rules import Dynamics, Equilibrium, Rule
-from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity
+from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, IntrinsicPlasticity2d
 
-BATCH, UNITS = 256, 1024
+SHAPES = ((64, 256), (256, 1024), (1024, 1024))
+CONV_SHAPE = (64, 64, 16, 16)
+TARGET = 1.2
 
 
 def _rule() -> Rule:
@@ -24,8 +29,7 @@ def _rule() -> Rule:
                      r2_gain=1, r2_bias=1, r2=1, bn_gamma=1, bn_beta=0, bn_score=1, verdict="")
     return Rule(name="bench", kind="intrinsic", model="rate-ip-triesch", transfer="sigmoid",
                 targets={"mu_target": 0.1}, dynamics=Dynamics(tau_gain=0.1, tau_bias=0.1, sample_dt=0.001),
-                fit_quality={},
-                source_runs=[], model_params={}, equations="", equilibrium=eq)
+                fit_quality={}, source_runs=[], model_params={}, equations="", equilibrium=eq)
 
 
 def _step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor):
@@ -37,23 +41,36 @@ def _step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor):
     return run
 
 
-def main() -> None:
-    torch.manual_seed(0)
-    x = torch.randn(BATCH, UNITS, requires_grad=True)
-    grad = torch.randn(BATCH, UNITS)
-    layers = {
-        "BatchNorm1d + sigmoid": nn.Sequential(nn.BatchNorm1d(UNITS), nn.Sigmoid()),
-        "BatchNorm1d alone": nn.BatchNorm1d(UNITS),
-        "BatchNorm1d + tanh": nn.Sequential(nn.BatchNorm1d(UNITS), nn.Tanh()),
-        "IntrinsicPlasticity(triesch)": IntrinsicPlasticity(UNITS, "triesch", eta=0.01),
-        "IntrinsicPlasticity(infomax)": IntrinsicPlasticity(UNITS, "infomax", eta=0.01),
-        "FittedHomeostasis(equilibrium)": FittedHomeostasis.from_rule(_rule(), UNITS, "equilibrium"),
-        "FittedHomeostasis(online)": FittedHomeostasis.from_rule(_rule(), UNITS, "online"),
+def _candidates(n: int, conv: bool) -> dict[str, tuple[nn.Module, str]]:
+    """name -> (layer, the name of its baseline)."""
+    norm = nn.BatchNorm2d if conv else nn.BatchNorm1d
+    ip = IntrinsicPlasticity2d if conv else IntrinsicPlasticity
+    base = "BatchNorm2d" if conv else "BatchNorm1d"
+    return {
+        f"{base} + sigmoid": (nn.Sequential(norm(n), nn.Sigmoid()), ""),
+        f"{base} + tanh": (nn.Sequential(norm(n), nn.Tanh()), ""),
+        "IP triesch": (ip(n, "triesch", eta=0.01), f"{base} + sigmoid"),
+        "IP infomax": (ip(n, "infomax", eta=0.01), f"{base} + tanh"),
+        "fitted online": (FittedHomeostasis.from_rule(_rule(), n, "online"), f"{base} + sigmoid"),
+        "fitted equilibrium": (FittedHomeostasis.from_rule(_rule(), n, "equilibrium"), f"{base} + sigmoid"),
     }
-    times = best_times({name: _step(layer.train(), x, grad) for name, layer in layers.items()})
-    report(f"forward+backward at ({BATCH}, {UNITS}), {torch.get_num_threads()} threads",
-           times, "BatchNorm1d + sigmoid", 1.2)
+
+
+def _ratios(shape: tuple[int, ...]) -> list[Ratio]:
+    torch.manual_seed(0)
+    x = torch.randn(*shape, requires_grad=True)
+    grad = torch.randn(*shape)
+    layers = _candidates(shape[1], len(shape) == 4)
+    times = best_times({name: _step(layer.train(), x, grad) for name, (layer, _) in layers.items()})
+    return [Ratio("layers", f"{name} {shape}", times[name] / times[baseline], TARGET,
+                  detail=f"vs {baseline}: {times[name] * 1e3:.3f} / {times[baseline] * 1e3:.3f} ms")
+            for name, (_, baseline) in layers.items() if baseline]
+
+
+def ratios() -> list[Ratio]:
+    return [row for shape in (*SHAPES, CONV_SHAPE) for row in _ratios(shape)]
 
 
 if __name__ == "__main__":
-    main()
+    print(f"{torch.get_num_threads()} threads")
+    print_rows(ratios())

@@ -22,7 +22,7 @@ from models.rate_ip import RateIPRule
 
 def triesch_bias_drive(y: torch.Tensor, mu_target: float) -> torch.Tensor:
     """B(y) with db = eta*B (and da = eta*(1/a + x B))."""
-    return (y * (1 / mu_target)).sub_(2 + 1 / mu_target).mul_(y).add_(1)
+    return (y * (1 / mu_target)).sub_(2 + 1 / mu_target).mul_(y).add_(1)  # one allocation
 
 
 RULE = RateIPRule(

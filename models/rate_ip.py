@@ -42,7 +42,8 @@ class RateIPRule:
     whose only a-specific term is log a (the Jacobian of y = f(a x + b)); since u = a x + b,
     d/da = x d/db elsewhere, so the gain drive is always A = 1/a + x B. A rule is therefore
     its bias drive B(y): ``bias_drive`` as a Brian2 expression of ``y`` and the rule's target
-    parameters (dimensionless), ``torch_bias_drive`` the same on tensors. ``targets`` holds
+    parameters (dimensionless), ``torch_bias_drive`` the same on tensors (a new tensor, which
+    :meth:`torch_step` reuses in place). ``targets`` holds
     the target parameters' defaults from the source paper; ``eta`` the default learning rate
     per sample.
     """
@@ -90,16 +91,22 @@ eta : Hz (constant)
         self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
         eta_gain: float, eta_bias: float, min_gain: float = 0.0, **targets: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Euler step of the rule on samples ``x`` (samples, units) with outputs y = f(a x + b).
+        """One Euler step of the rule on samples ``x`` with outputs y = f(a x + b): (samples,
+        units), or (batch, units, *positions) where every position is a sample of its unit.
 
         Drives averaged over the samples, <A> = 1/a + <x B> and <B>: one pass for B, two
-        reductions, no per-sample 1/a. Separate rates for gain and bias; the gain kept
-        >= ``min_gain``. Returns new ``(a, b)`` tensors: pure, no state is changed in place.
+        reductions, no per-sample 1/a and no copy of a feature map. Separate rates for gain and
+        bias; the gain kept >= ``min_gain``. Returns new ``(a, b)`` tensors: pure, no state is
+        changed in place.
         """
-        bias_drive = self.torch_bias_drive(y.detach(), **{**self.targets, **targets})
-        gain_drive = torch.linalg.vecdot(x, bias_drive, dim=0).div_(x.shape[0]).add_(1 / a)
-        new_gain = gain_drive.mul_(eta_gain).add_(a).clamp_min_(min_gain)
-        return new_gain, b + eta_bias * bias_drive.mean(0)
+        x, y = x.detach(), y.detach()  # no autograd graph for the local rule
+        bias_drive = self.torch_bias_drive(y, **{**self.targets, **targets})
+        dims = 0 if x.dim() == 2 else [0, *range(2, x.dim())]
+        samples = x.numel() // x.shape[1]
+        new_bias = torch.add(b, bias_drive.sum(dims), alpha=eta_bias / samples)
+        weighted = bias_drive.mul_(x).sum(dims)  # B's own buffer reused: one full-size allocation per step
+        new_gain = torch.add(a, weighted, alpha=eta_gain / samples).add_(a.reciprocal(), alpha=eta_gain)
+        return new_gain.clamp_min_(min_gain), new_bias
 
 
 def params_dataclass(rule: RateIPRule) -> type:

@@ -32,39 +32,18 @@ def per_unit(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.view((1, -1) + (1,) * (like.dim() - 2))
 
 
-_BACKWARD_FROM_OUTPUT: dict[Callable, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    torch.sigmoid: torch.ops.aten.sigmoid_backward,  # grad * y (1 - y)
-    torch.tanh: torch.ops.aten.tanh_backward,  # grad * (1 - y^2)
+_IN_PLACE: dict[Callable, Callable[[torch.Tensor], torch.Tensor]] = {
+    torch.sigmoid: torch.sigmoid_, torch.tanh: torch.tanh_, torch.relu: torch.relu_,
 }
-
-
-class _GainBiasTransfer(torch.autograd.Function):
-    """y = f(a x + b), a and b per-unit constants: forward in one addcmul and f in place; the
-    backward from the saved output alone, dL/dx = a f'(u) dL/dy with f'(u) from y."""
-
-    @staticmethod
-    def forward(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor, fn: Callable) -> torch.Tensor:
-        y = torch.addcmul(per_unit(bias, x), per_unit(gain, x), x)
-        return fn(y, out=y)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.save_for_backward(output, inputs[1])
-        ctx.fn = inputs[3]
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        y, gain = ctx.saved_tensors
-        return _BACKWARD_FROM_OUTPUT[ctx.fn](grad, y).mul_(per_unit(gain, y)), None, None, None
 
 
 def gain_bias_transfer(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor,
                        fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """f(gain x + bias) per unit (axis 1), the gain and bias held (no gradient to them); fused
-    for sigmoid and tanh (:class:`_GainBiasTransfer`), plain autograd for other f."""
-    if fn in _BACKWARD_FROM_OUTPUT:
-        return _GainBiasTransfer.apply(x, gain, bias, fn)
-    return fn(per_unit(gain, x) * x + per_unit(bias, x))
+    """f(gain x + bias) per unit (axis 1), the gain and bias held (no gradient to them): one
+    addcmul and f in place, so autograd keeps two nodes whose backward needs only the gain and
+    the output (y (1 - y) for sigmoid, 1 - y^2 for tanh), nothing recomputed."""
+    u = torch.addcmul(bias, gain, x) if x.dim() == 2 else torch.addcmul(per_unit(bias, x), per_unit(gain, x), x)
+    return _IN_PLACE[fn](u) if fn in _IN_PLACE else fn(u)
 
 
 def transfer(name: str) -> Callable[[torch.Tensor], torch.Tensor]:

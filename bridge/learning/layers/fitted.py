@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.learning.layers._units import as_units, gain_bias_transfer, per_unit, transfer
+from bridge.learning.layers._units import gain_bias_transfer, per_unit, transfer
 from bridge.learning.layers.ip import RATE_RULES
 from bridge.learning.layers.saved import Saved
 
@@ -104,29 +104,31 @@ class FittedHomeostasis(Saved, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.mode == "equilibrium":
-            self._equilibrium(as_units(x))
+            self._equilibrium(x.detach())
         if self.affine:
             u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
             y = self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x))
         else:
             y = gain_bias_transfer(x, self.gain, self.bias, self.transfer)
         if self.training and self.mode == "online":
-            own = self.transfer(u) if self.affine else y  # the rule sees the neuron's own output f(a x + b)
-            with torch.no_grad():
-                self.gain, self.bias = self.source.torch_step(
-                    as_units(x), as_units(own), self.gain, self.bias, self.eta_gain, self.eta_bias,
-                    _EPS, **self.targets)
+            own = self.transfer(u.detach()) if self.affine else y  # the rule sees the neuron's own output f(a x + b)
+            self.gain, self.bias = self.source.torch_step(x, own, self.gain, self.bias, self.eta_gain, self.eta_bias,
+                                                          _EPS, **self.targets)
         return y
 
-    @torch.no_grad()
-    def _equilibrium(self, units: torch.Tensor) -> None:
-        weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** units.shape[0]
-        self.running_mean.lerp_(units.mean(0), weight)
-        self.running_sq.lerp_(units.square().mean(0), weight)
-        sigma = (self.running_sq - self.running_mean.square()).clamp_min(_EPS).sqrt()
+    def _equilibrium(self, x: torch.Tensor) -> None:
+        """The running moments of x (each position of a feature map a sample of its channel;
+        x detached), then the equilibrium map gain = c max(var, eps)^(-p/2), bias = d - s gain mu."""
+        dims = 0 if x.dim() == 2 else [0, *range(2, x.dim())]
+        samples = x.numel() // x.shape[1]
+        weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** samples
+        square = torch.linalg.vecdot(x, x, dim=0) if x.dim() == 2 else x.square().sum(dims)
+        self.running_mean.lerp_(x.mean(dims), weight)
+        self.running_sq.lerp_(square.div_(samples), weight)
+        var = torch.addcmul(self.running_sq, self.running_mean, self.running_mean, value=-1).clamp_min_(_EPS)
         # new tensors, not in-place: an earlier forward (a previous time step) may hold the old ones
-        self.gain = self.c * sigma.pow(-self.p)
-        self.bias = self.d - self.s * self.gain * self.running_mean
+        self.gain = var.pow_(-self.p / 2).mul_(self.c)
+        self.bias = torch.mul(self.gain, self.running_mean).mul_(-self.s).add_(self.d)
 
     def extra_repr(self) -> str:
         return (f"{self.n}, rule={self.name!r}, mode={self.mode}, gain=c*sigma^-p "

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.learning.layers._units import as_units, gain_bias_transfer, per_unit, transfer
+from bridge.learning.layers._units import gain_bias_transfer, per_unit, transfer
 from models import ip_gaussian, ip_infomax, ip_triesch
 from models.rate_ip import RateIPRule
 
@@ -80,14 +80,13 @@ class IntrinsicPlasticity(nn.Module):
             return y
         u = per_unit(self.gain, x) * x + per_unit(self.bias, x)
         if self.training:
-            self.adapt(x, self.transfer(u))
+            self.adapt(x, self.transfer(u.detach()))
         return self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x))
 
-    @torch.no_grad()
     def adapt(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One step of the rule on the batch ``x`` with outputs y = f(a x + b)."""
-        self.gain, self.bias = self.rule.torch_step(as_units(x), as_units(y), self.gain, self.bias,
-                                                    self.eta, self.eta, self.min_gain, **self.targets)
+        self.gain, self.bias = self.rule.torch_step(x, y, self.gain, self.bias, self.eta, self.eta, self.min_gain,
+                                                    **self.targets)
 
     def extra_repr(self) -> str:
         return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"
