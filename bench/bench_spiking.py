@@ -1,8 +1,8 @@
 """HomeostaticLeaky vs snntorch's Leaky: time per step, forward + backward through T steps.
 
 (batch 256, 1024 neurons), T = 10 steps of the same input current, training mode (plastic
-updates on for HomeostaticLeaky), both with the atan surrogate and reset to zero. Ratios
-only, no assertions.
+updates on for HomeostaticLeaky: the Leaky's work plus a rate trace, threshold, gain and two
+rate sensors), both with the atan surrogate. Target: <= 1.2x, as for the rate layers.
 
     .venv/bin/python bench/bench_spiking.py
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import snntorch as snn
 import torch
-from _timing import best_times, report
+from _timing import Ratio, best_times, print_rows
 from snntorch import surrogate
 
 from bridge.learning.layers import HomeostaticLeaky
 from bridge.learning.layers.spiking import net_params
 
 BATCH, UNITS, STEPS = 256, 1024, 10
+TARGET = 1.2  # as for the rate layers against BatchNorm
 
 
 def _leaky(layer: snn.Leaky, current: torch.Tensor):
@@ -42,16 +43,18 @@ def _homeostatic(layer: HomeostaticLeaky, current: torch.Tensor):
     return run
 
 
-def main() -> None:
+def ratios() -> list[Ratio]:
     torch.manual_seed(0)
     current = (0.3 * torch.rand(BATCH, UNITS)).requires_grad_()
     leaky = snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
     homeostatic = HomeostaticLeaky(UNITS, net_params(STEPS))
     times = best_times({"snn.Leaky": _leaky(leaky, current),
                         "HomeostaticLeaky": _homeostatic(homeostatic.train(), current)})
-    per_step = {name: seconds / STEPS for name, seconds in times.items()}
-    report(f"per step, forward+backward, ({BATCH}, {UNITS}), T={STEPS}", per_step, "snn.Leaky", 1.2)
+    ratio = times["HomeostaticLeaky"] / times["snn.Leaky"]
+    return [Ratio("spiking", f"HomeostaticLeaky / snn.Leaky per step ({BATCH}, {UNITS})", ratio, TARGET,
+                  detail=f"forward+backward through T={STEPS}: {times['HomeostaticLeaky'] / STEPS * 1e3:.3f} / "
+                         f"{times['snn.Leaky'] / STEPS * 1e3:.3f} ms per step")]
 
 
 if __name__ == "__main__":
-    main()
+    print_rows(ratios())

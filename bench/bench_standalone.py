@@ -7,8 +7,11 @@ times and their ratio. Usage: .venv/bin/python bench/bench_standalone.py [runs]
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
+
+from _timing import Ratio, print_rows
 
 
 def network(n: int = 25):
@@ -55,8 +58,13 @@ def rebuild(runs: int) -> float:
     return time.perf_counter() - start
 
 
-if __name__ == "__main__":
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+def ratios(runs: int = 10) -> list[Ratio]:
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        return []  # cpp_standalone needs a C++ compiler
     fast, slow = rerun(runs), rebuild(runs)
-    print(f"{runs} cpp_standalone runs: run_args {fast:.1f} s, rebuilds {slow:.1f} s, "
-          f"ratio {slow / fast:.1f}x (target >= 5x)")
+    return [Ratio("brian2 standalone", f"{runs} rebuilds / {runs} re-runs with run_args", slow / fast, 5,
+                  at_least=True, detail=f"cpp_standalone: {slow:.1f} / {fast:.1f} s")]
+
+
+if __name__ == "__main__":
+    print_rows(ratios(int(sys.argv[1]) if len(sys.argv) > 1 else 10))

@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+from _timing import Ratio, print_rows
 
 from sims.backend import brian_backend
 from sims.ip import HomeostasisSweepConfig, make_neuron, simulate_ip
@@ -22,15 +23,15 @@ def sweep(mu: np.ndarray, sigma: np.ndarray, cfg: HomeostasisSweepConfig) -> flo
     return time.perf_counter() - start
 
 
-def main(duration: float) -> None:
+def ratios(duration: float = 20.0) -> list[Ratio]:
     cfg = HomeostasisSweepConfig(model="lif-ip", duration=duration, measure=duration / 2,
                                  fi_points=5, fi_duration=0.1)
     mu, sigma = (g.ravel() for g in np.meshgrid(np.linspace(0.5, 2, 10), np.linspace(0.2, 1, 10)))
     one_group = sweep(mu, sigma, cfg)
     separate = sum(sweep(mu[k:k + 1], sigma[k:k + 1], cfg) for k in range(len(mu)))
-    print(f"100 conditions, {duration:g} s simulated: one group {one_group:.1f} s, "
-          f"100 runs {separate:.1f} s, ratio {separate / one_group:.1f}x (target >= 40x)")
+    return [Ratio("brian2 sweep", "100 one-neuron runs / one 100-neuron group", separate / one_group, 40,
+                  at_least=True, detail=f"{duration:g} s simulated, numpy target: {separate:.1f} / {one_group:.1f} s")]
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0)
+    print_rows(ratios(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0))

@@ -131,11 +131,20 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def load_fashion_mnist() -> Dataset:
-    """Fashion-MNIST: 60000 train + 10000 test images of 28x28 pixels in [0, 1], 10 classes."""
+    """Fashion-MNIST: 60000 train + 10000 test images of 28x28 pixels in [0, 1], 10 classes.
+
+    Read once per process for the same files (folder, sizes, modification times): every cell a
+    worker trains shares the one copy (220 MB as float32), which nothing modifies in place."""
     folder = fashion_mnist_dir()
     if folder is None:
         raise UserError(_FASHION_MISSING)
-    arrays = {key: read_idx(_idx_path(folder, stem)) for key, stem in FASHION_FILES.items()}
+    paths = tuple(_idx_path(folder, stem) for stem in FASHION_FILES.values())
+    return _read_fashion_mnist(paths, tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths))
+
+
+@functools.lru_cache(maxsize=1)
+def _read_fashion_mnist(paths: tuple[Path, ...], stamps: tuple) -> Dataset:
+    arrays = {key: read_idx(path) for key, path in zip(FASHION_FILES, paths)}
 
     def images(key: str) -> torch.Tensor:
         return torch.from_numpy(arrays[key].reshape(len(arrays[key]), -1).astype(np.float32) / 255.0)

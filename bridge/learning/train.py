@@ -226,7 +226,7 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     plastic = plastic_modules(net)
     n = data.x_train.shape[0]
     order = torch.randperm(n, generator=generator).to(data.x_train.device)
-    x, y = data.x_train[order], data.y_train[order]
+    x, y = data.x_train, data.y_train  # each batch gathered by its indices: no shuffled copy of the set
     steps = n // batch_size  # whole batches only: BatchNorm cannot train on a last batch of 1
     every = max(1, steps // grad_samples)
     total = torch.zeros((), device=x.device)
@@ -234,9 +234,9 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     plastic_state = homeostatic_state(net)
     grads, sampled = torch.zeros(grad_norms.blocks, device=x.device), 0
     for step in range(steps):
-        start = step * batch_size
+        batch = order[step * batch_size:(step + 1) * batch_size]
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x[start:start + batch_size]), y[start:start + batch_size])
+        loss = F.cross_entropy(net(x[batch]), y[batch])
         loss.backward()
         if step % every == 0:
             grads += grad_norms()
