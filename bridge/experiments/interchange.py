@@ -89,8 +89,9 @@ def _folded_norm(block: nn.ModuleDict, n: int) -> tuple[torch.Tensor, torch.Tens
     return scale, shift
 
 
-def _lif_node(neuron: nn.Module, n: int, time_step: float) -> tuple[float, nir.LIF]:
-    """(input scale to fold into the Affine, the LIF node) of a trained neuron layer."""
+def _lif_node(neuron: nn.Module, n: int, time_step: float, extra: dict) -> tuple[float, nir.LIF]:
+    """(input scale to fold into the Affine, the LIF node) of a trained neuron layer; ``extra``
+    joins the node's metadata."""
     if isinstance(neuron, AdaptiveThresholdLeaky):
         p = neuron.params
         beta, input_scale = 1 - neuron.dt / p.tau_m, neuron.dt / p.tau_m * neuron.gap
@@ -104,7 +105,7 @@ def _lif_node(neuron: nn.Module, n: int, time_step: float) -> tuple[float, nir.L
         metadata = {"layer": "Leaky", "time_step_seconds": time_step}
     tau = np.full(n, NIR_DT / (1 - beta))
     node = nir.LIF(tau=tau, r=tau / NIR_DT, v_leak=np.zeros(n), v_threshold=np.array(thresholds, dtype=np.float64),
-                   v_reset=np.zeros(n), metadata=metadata)
+                   v_reset=np.zeros(n), metadata={**metadata, **extra})
     return input_scale, node
 
 
@@ -122,23 +123,17 @@ def spiking_graph(net: SpikingNet, provenance: dict) -> nir.NIRGraph:
     for block in net.blocks:
         linear: nn.Linear = block["synapse"]
         n = linear.out_features
-        input_scale, lif = _lif_node(block["neuron"], n, provenance.get("spike_dt", NIR_DT))
+        input_scale, lif = _lif_node(block["neuron"], n, provenance.get("spike_dt", NIR_DT), rule)
         scale, shift = _folded_norm(block, n)
         weight = (input_scale * scale)[:, None] * linear.weight.detach().double()
         bias = input_scale * (scale * linear.bias.detach().double() + shift)
         folded = {"folded": f"FittedHomeostasis ({block['norm'][0].mode}, frozen): "
                             f"{block['norm'][0].extra_repr()}", **rule} if "norm" in block else {}
-        nodes += [nir.Affine(weight.float().numpy(), bias.float().numpy(), metadata=folded),
-                  _with_metadata(lif, {**lif.metadata, **rule})]
+        nodes += [nir.Affine(weight.float().numpy(), bias.float().numpy(), metadata=folded), lif]
     graph = nir.NIRGraph.from_list(*nodes)
     graph.metadata = {"source": "homeobridge", "time_steps": net.time_steps, "readout": net.readout,
                       "encoding": ENCODING, "nir_dt_seconds": NIR_DT, **provenance}
     return graph
-
-
-def _with_metadata(node: nir.LIF, metadata: dict) -> nir.LIF:
-    node.metadata = metadata
-    return node
 
 
 def write_nir(graph: nir.NIRGraph, output: str | Path) -> Path:
