@@ -34,6 +34,12 @@ TRANSFER_TORCH: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def sample_axes(x: torch.Tensor) -> tuple[int | list[int], int]:
+    """(axes, count) of the samples of ``x`` with units on axis 1: (samples, units), or a
+    feature map (batch, units, *positions) where every position is a sample of its unit."""
+    return (0 if x.dim() == 2 else [0, *range(2, x.dim())]), x.numel() // x.shape[1]
+
+
 @dataclass(frozen=True)
 class RateIPRule:
     """One IP rule, written once for Brian2 and once for torch.
@@ -43,9 +49,8 @@ class RateIPRule:
     d/da = x d/db elsewhere, so the gain drive is always A = 1/a + x B. A rule is therefore
     its bias drive B(y): ``bias_drive`` as a Brian2 expression of ``y`` and the rule's target
     parameters (dimensionless), ``torch_bias_drive`` the same on tensors (a new tensor, which
-    :meth:`torch_step` reuses in place). ``targets`` holds
-    the target parameters' defaults from the source paper; ``eta`` the default learning rate
-    per sample.
+    :meth:`torch_step` reuses in place). ``targets`` holds the target parameters' defaults from
+    the source paper; ``eta`` the default learning rate per sample.
     """
 
     name: str
@@ -81,12 +86,6 @@ eta : Hz (constant)
     def transfer_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
         return TRANSFER_TORCH[self.transfer]
 
-    def torch_drives(self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor,
-                     **targets: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample (A, B) = (1/a + x B(y), B(y)) with da = eta*A, db = eta*B."""
-        bias_drive = self.torch_bias_drive(y, **{**self.targets, **targets})
-        return 1 / a + x * bias_drive, bias_drive
-
     def torch_step(
         self, x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
         eta_gain: float, eta_bias: float, min_gain: float = 0.0, **targets: float,
@@ -101,8 +100,7 @@ eta : Hz (constant)
         """
         x, y = x.detach(), y.detach()  # no autograd graph for the local rule
         bias_drive = self.torch_bias_drive(y, **{**self.targets, **targets})
-        dims = 0 if x.dim() == 2 else [0, *range(2, x.dim())]
-        samples = x.numel() // x.shape[1]
+        dims, samples = sample_axes(x)
         new_bias = torch.add(b, bias_drive.sum(dims), alpha=eta_bias / samples)
         weighted = bias_drive.mul_(x).sum(dims)  # B's own buffer reused: one full-size allocation per step
         new_gain = torch.add(a, weighted, alpha=eta_gain / samples).add_(a.reciprocal(), alpha=eta_gain)

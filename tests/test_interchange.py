@@ -17,7 +17,7 @@ from bridge.experiments.interchange import NIR_DT, NirNet, lif_names, rate_code,
 from bridge.fitting.rules import save_rule
 from bridge.learning.layers.spiking import net_params
 from bridge.learning.nets import make_net
-from bridge.learning.train import TrainConfig, restore, train
+from bridge.learning.train import TrainConfig, restore, summarise, train
 
 IMAGES = 500
 
@@ -44,7 +44,8 @@ def both_ways(net, graph, x: torch.Tensor, time_steps: int):
 
 
 @needs_fashion
-def test_trained_fitted_spiking_net_round_trips_through_nir_with_identical_predictions(fitted_store, tmp_path):
+def test_trained_fitted_spiking_net_round_trips_through_nir_with_identical_predictions(fitted_store, tmp_path,
+                                                                                        capsys):
     """Train a homeostatic spiking net (the fitted rule's equilibrium normaliser, +affine) on
     Fashion-MNIST, export it with the CLI, import it with snntorch's NIR importer: the same
     predictions on 500 test images, the same spike counts in every layer (floating point aside)."""
@@ -64,7 +65,11 @@ def test_trained_fitted_spiking_net_round_trips_through_nir_with_identical_predi
     for ours, theirs in zip(trained, imported):
         assert (ours != theirs).double().mean() < 1e-3  # a rare threshold tie may flip a spike
     assert float(trained[0].mean()) > 0.01  # the hidden layers do spike
-    assert main(["import", str(output), "--images", "50"]) == 0
+    capsys.readouterr()
+    assert main(["import", str(output), "--images", str(IMAGES)]) == 0
+    # the same rate code (seed 0) as the run's own evaluation: the same accuracy on the same images
+    printed = float(capsys.readouterr().out.split("test accuracy on 500 images: ")[1].split(";")[0])
+    assert printed == pytest.approx(summarise(run)["final_test_accuracy"], abs=1e-9)
 
 
 def test_nir_file_is_read_back_by_plain_nir_node_by_node(tmp_path):

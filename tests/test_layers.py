@@ -446,8 +446,8 @@ def test_scaling_rule_exports_loads_and_trains_in_a_net(tmp_path):
 @pytest.mark.parametrize("fn", [torch.sigmoid, torch.tanh])
 @pytest.mark.parametrize("shape", [(5, 4), (3, 4, 2, 2)])
 def test_fused_gain_bias_transfer_equals_plain_autograd(fn, shape):
-    """f(a x + b) through the fused Function: the same output and input gradient as autograd on
-    the plain expression (gain and bias held), checked in float64 and by torch's gradcheck."""
+    """f(a x + b) as one addcmul and an in-place activation: the same output and input gradient
+    as autograd on the plain expression (gain and bias held), in float64 and by gradcheck."""
     from bridge.learning.layers._units import gain_bias_transfer, per_unit
 
     torch.manual_seed(0)

@@ -160,13 +160,13 @@ def lif_names(graph: nir.NIRGraph) -> list[str]:
 class NirNet(nn.Module):
     """An snntorch network rebuilt from a NIR graph by snntorch's importer, run for T steps.
 
-    ``time_steps`` and ``readout`` come from the graph's metadata (a homeobridge file) unless
-    given. ``forward(inputs, record)``: the input spikes, one (batch, features) tensor per step;
+    ``time_steps`` and ``readout`` come from the graph's metadata (as ``export RUN --to nir``
+    writes it). ``forward(inputs, record)``: the input spikes, one (batch, features) tensor per step;
     returns the readout (output spike counts, or the output membrane's mean) and, when
     ``record`` is a list, appends each LIF layer's spikes per step (mean over the steps).
     """
 
-    def __init__(self, graph: nir.NIRGraph, time_steps: int | None = None, readout: str | None = None):
+    def __init__(self, graph: nir.NIRGraph):
         super().__init__()
         self.layers = lif_names(graph)
         if not self.layers:
@@ -182,10 +182,10 @@ class NirNet(nn.Module):
             leaky.threshold = torch.as_tensor(thresholds[name], dtype=torch.float32)
             leaky.reset_delay = True
         metadata = graph.metadata or {}
-        self.time_steps = int(time_steps or metadata.get("time_steps", 0))
-        self.readout = str(readout or metadata.get("readout", "count"))
+        self.time_steps = int(metadata.get("time_steps", 0))
+        self.readout = str(metadata.get("readout", "count"))
         if self.time_steps < 1:
-            raise UserError("the NIR file does not say its number of time steps: pass time_steps")
+            raise UserError("the NIR graph's metadata gives no 'time_steps' (files from `export RUN --to nir` do)")
 
     def forward(self, inputs: Iterable[torch.Tensor], record: list | None = None) -> torch.Tensor:
         leakies = [self.graph.get_submodule(name) for name in self.layers]

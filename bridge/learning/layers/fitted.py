@@ -31,6 +31,7 @@ from bridge.core.errors import UserError
 from bridge.learning.layers._units import gain_bias_transfer, per_unit, transfer
 from bridge.learning.layers.ip import RATE_RULES
 from bridge.learning.layers.saved import Saved
+from models.rate_ip import sample_axes
 
 MODES = ("online", "equilibrium")
 _EPS = 1e-5
@@ -119,8 +120,7 @@ class FittedHomeostasis(Saved, nn.Module):
     def _equilibrium(self, x: torch.Tensor) -> None:
         """The running moments of x (each position of a feature map a sample of its channel;
         x detached), then the equilibrium map gain = c max(var, eps)^(-p/2), bias = d - s gain mu."""
-        dims = 0 if x.dim() == 2 else [0, *range(2, x.dim())]
-        samples = x.numel() // x.shape[1]
+        dims, samples = sample_axes(x)
         weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** samples
         square = torch.linalg.vecdot(x, x, dim=0) if x.dim() == 2 else x.square().sum(dims)
         self.running_mean.lerp_(x.mean(dims), weight)
