@@ -19,35 +19,17 @@ from rich.console import Console
 from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
-import sims
 from bridge.core.config import apply_overrides, validate
 from bridge.core.errors import UserError
 from bridge.core.store import Stopwatch, Store, atomic_output, check_writable, open_run
 from bridge.core.tables import markdown_table
-from bridge.experiments.compare import CompareConfig, export_plots
-from bridge.experiments.compare import compare as run_compare
-from bridge.experiments.demo import DemoConfig
-from bridge.experiments.demo import demo as run_demo
-from bridge.experiments.environment import environment_report
-from bridge.experiments.interchange import evaluate_nir, export_run, node_lines, read_nir
-from bridge.experiments.report import write_report
-from bridge.experiments.studies import (
-    BUDGETS,
-    STUDIES,
-    StudyRun,
-    describe,
-    export_study_plots,
-    get_study,
-    latest_results,
-    run_study,
-    study_table,
-)
-from bridge.fitting.rules import list_rules, load_rule, rule_report, rule_summary, rule_table, save_rule
-from bridge.fitting.runs import fit_run
-from bridge.learning.export import ExportConfig, export_torch
-from bridge.learning.train import TrainConfig, summarise
-from bridge.learning.train import train as run_train
-from models import listing as model_listing
+from bridge.core.workers import start_worker_server
+
+# Each command imports the layers it needs when it runs (torch, scipy, matplotlib and Brian2 take
+# seconds to import): `--help` and the light commands start at once, and a command that trains
+# in workers starts their fork server first, so that it imports the training code while this
+# process imports the rest.
+WORKER_MODULES = ("bridge.cli", "bridge.experiments.executor")
 
 ENV_RESULTS = "HOMEOBRIDGE_RESULTS"
 
@@ -90,6 +72,8 @@ def print_json(obj: object) -> None:
 @app.command()
 def info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """Package versions, data sets found, CUDA, and the Brian2 code-generation targets that work here."""
+    from bridge.experiments.environment import environment_report
+
     report = environment_report(store(ctx).root)
     if as_json:
         print_json(report)
@@ -129,6 +113,8 @@ def runs(
 @app.command()
 def models(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The Brian2 models: equations (with units), parameters and their sources."""
+    from models import listing as model_listing
+
     described = model_listing()
     if as_json:
         print_json(described)
@@ -151,6 +137,8 @@ def sim(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Run a Brian2 experiment and write it to the results store (skipped when already complete)."""
+    import sims
+
     sims.configure(name, sets, backend)  # a bad name, --set or backend fails before Brian2 loads
     path = sims.run_with_progress(name, sets, backend, store(ctx), enabled=not as_json, rerun=rerun)
     if as_json:
@@ -171,6 +159,10 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Train the grid neuron x norm x learning rate x seed x batch size; skip runs already complete."""
+    start_worker_server(WORKER_MODULES)
+    from bridge.experiments.compare import CompareConfig, export_plots
+    from bridge.experiments.compare import compare as run_compare
+
     config = apply_overrides(CompareConfig(), overrides)
     path = run_compare(config, store(ctx), progress=not (quiet or as_json), rerun=rerun)
     with open_run(path, "compare") as run:
@@ -190,6 +182,10 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="print the tables and report path as JSON"),
 ) -> None:
     """The whole pipeline on defaults: sweeps, fits, export, compare on Fashion-MNIST, report."""
+    start_worker_server(WORKER_MODULES)
+    from bridge.experiments.demo import DemoConfig
+    from bridge.experiments.demo import demo as run_demo
+
     config = apply_overrides(DemoConfig(), overrides)
     result = run_demo(config, store(ctx), warn if as_json else console)
     if as_json:
@@ -203,6 +199,8 @@ def report(
     output: Path | None = typer.Option(None, "-o", "--output", help="HTML file (default RESULTS/report.html)"),
 ) -> None:
     """Write one self-contained HTML page: comparisons, fitted rules, simulations, provenance."""
+    from bridge.experiments.report import write_report
+
     chosen = Store(results) if results is not None else store(ctx)
     if not chosen.root.is_dir():
         raise UserError(f"{chosen.root}: no such results directory")
@@ -217,6 +215,9 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="print the rule as JSON"),
 ) -> None:
     """Fit a homeostasis-sweep or scaling run to the gain/bias form and write the rule (docs/fitting.md)."""
+    from bridge.fitting.rules import rule_report, save_rule
+    from bridge.fitting.runs import fit_run
+
     clock = Stopwatch()
     rule = fit_run(run, store(ctx), name)
     path = save_rule(rule, store(ctx), clock)
@@ -230,6 +231,8 @@ def fit(
 @app.command()
 def rules(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """A table of the fitted rules in the store."""
+    from bridge.fitting.rules import list_rules, rule_summary, rule_table
+
     listed = list_rules(store(ctx))
     if as_json:
         print_json([rule_summary(rule) for rule in listed])
@@ -252,6 +255,10 @@ def export(
 ) -> None:
     """Write a fitted rule as a ready torch layer (prints the two lines that load it), or a
     trained spiking net as a NIR graph (prints its nodes)."""
+    from bridge.experiments.interchange import export_run, node_lines
+    from bridge.fitting.rules import load_rule
+    from bridge.learning.export import ExportConfig, export_torch
+
     config = validate(ExportConfig, {"to": to, "units": units, "mode": mode, "inputs": inputs}, prefix="--")
     check_writable(output)
     if config.to == "nir":
@@ -268,6 +275,8 @@ def import_nir(
 ) -> None:
     """Rebuild an snntorch network from a NIR file (snntorch's importer) and classify the first
     test images of its data set, rate-coded as in training; prints its nodes and accuracy."""
+    from bridge.experiments.interchange import evaluate_nir, node_lines, read_nir
+
     if images < 1:
         raise UserError(f"--images must be >= 1, got {images}")
     net, graph = read_nir(path)
@@ -288,6 +297,9 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Train one network (rate or spiking, any norm) and store its per-epoch history."""
+    from bridge.learning.train import TrainConfig, summarise
+    from bridge.learning.train import train as run_train
+
     config = apply_overrides(TrainConfig(), [f"device={device}", *(overrides or [])])
     summary = summarise(run_train(config, store(ctx), progress=not as_json, rerun=rerun))
     if as_json:
@@ -306,6 +318,8 @@ app.add_typer(study_app, name="study")
 @study_app.command("list")
 def study_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The studies: name, claim and source."""
+    from bridge.experiments.studies import STUDIES, describe
+
     if as_json:
         print_json([describe(study) for study in STUDIES.values()])
         return
@@ -315,6 +329,8 @@ def study_list(as_json: bool = typer.Option(False, "--json", help="print JSON"))
 @study_app.command("show")
 def study_show(name: str = typer.Argument(..., help="a study of `study list`")) -> None:
     """A study's declaration: claim, source, protocol, metric, criterion, budgets."""
+    from bridge.experiments.studies import describe, get_study
+
     print_json(describe(get_study(name)))
 
 
@@ -329,6 +345,9 @@ def study_run(
     overrides: list[str] = typer.Option(None, "--set", help="executor=local|ray, ray_address=HOST:PORT"),
 ) -> None:
     """Train (or reuse) every cell of a study, test its claim, store the verdict; prints its tables."""
+    start_worker_server(WORKER_MODULES)
+    from bridge.experiments.studies import StudyRun, get_study, latest_results, run_study, study_table
+
     get_study(name)
     for item in overrides or []:
         if item.partition("=")[0].strip() not in ("executor", "ray_address"):
@@ -351,6 +370,8 @@ def study_table_command(
     plots: Path | None = typer.Option(None, "--plots", help="write the plots here and link them"),
 ) -> None:
     """The claims and tests of the newest stored result of every study (generated, never typed)."""
+    from bridge.experiments.studies import BUDGETS, export_study_plots, latest_results, study_table
+
     if budget is not None and budget not in BUDGETS:
         raise UserError(f"--budget {budget!r}: choose one of {', '.join(BUDGETS)}")
     if output is not None:

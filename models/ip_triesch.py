@@ -21,8 +21,13 @@ from models.rate_ip import RateIPRule
 
 
 def triesch_bias_drive(y: torch.Tensor, mu_target: float) -> torch.Tensor:
-    """B(y) with db = eta*B (and da = eta*(1/a + x B))."""
-    return (y * (1 / mu_target)).sub_(2 + 1 / mu_target).mul_(y).add_(1)  # one allocation
+    """B(y) with db = eta*B (and da = eta*(1/a + x B)): 1 - (2 + 1/mu) y, then + y^2/mu in place
+    (two ops; the 1 a 0-dim tensor, which torch takes as a scalar on any device, so that no
+    Python number is wrapped into a tensor on each call)."""
+    return torch.add(_ONE, y, alpha=-(2 + 1 / mu_target)).addcmul_(y, y, value=1 / mu_target)
+
+
+_ONE = torch.ones(())
 
 
 RULE = RateIPRule(

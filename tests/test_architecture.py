@@ -34,8 +34,11 @@ def test_the_module_graph_has_no_cycle():
 
 
 def test_nothing_imports_our_own_modules_inside_a_function():
+    # but the command line, the top layer: each command imports its layers when it runs, so that
+    # --help starts at once and a training command starts its workers' fork server first
+    # (import-linter still sees those imports and checks them against the contracts)
     hidden = []
-    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py")):
+    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py") if p.name != "cli.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for inner in ast.walk(node):

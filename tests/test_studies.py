@@ -17,7 +17,16 @@ from torch import nn
 from bridge.cli import main
 from bridge.core.store import Store
 from bridge.experiments.statistics import claim_verdict, holm, paired_effect, verdict
-from bridge.experiments.studies import FITTED_NORMS, STUDIES, StudyRun, latest_results, run_study
+from bridge.experiments.studies import (
+    FITTED_NORMS,
+    NO_PAIRS,
+    STUDIES,
+    StudyRun,
+    claims_rows,
+    latest_results,
+    run_study,
+    tests_rows,
+)
 from bridge.learning.data import fashion_mnist_dir
 from bridge.learning.layers import IntrinsicPlasticity
 
@@ -228,3 +237,15 @@ def test_arms_are_paired_by_seed_same_initial_weights_and_data_order():
             assert torch.equal(mine, reference), arm
     # the data order comes from one generator seeded by TrainConfig.seed (train.run_training)
     assert {cell_config(study, budget, "", (arm, 10, 0.05, 1)).seed for arm in nets} == {1}
+
+
+def test_a_test_without_pairs_reads_as_such_not_as_nan():
+    nan = float("nan")
+    empty = {"variant": "v", "condition": "", "treatment": "a", "baseline": "b", "effect": nan, "low": nan,
+             "high": nan, "n": 0, "p": 1.0, "p_holm": 1.0, "verdict": "inconclusive"}
+    result = {"name": "s", "budget": "full", "verdicts": {"v": "inconclusive"}, "tests": [empty],
+              "study": {"claim": "c", "source": "x"}}
+    (claim,) = claims_rows([result])
+    (row,) = tests_rows([result])
+    assert NO_PAIRS in claim[-1] and row[5] == NO_PAIRS and row[6] == "-"
+    assert "nan" not in " ".join(map(str, claim + row))

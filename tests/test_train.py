@@ -16,7 +16,14 @@ from bridge.core.store import Store, open_run
 from bridge.fitting.rules import save_rule
 from bridge.learning.data import fashion_mnist_dir
 from bridge.learning.layers.spiking import net_params
-from bridge.learning.train import HISTORY_KEYS, TrainConfig, load_train_rule, run_training, train
+from bridge.learning.train import (
+    HISTORY_KEYS,
+    TrainConfig,
+    load_train_rule,
+    run_training,
+    shuffled_batches,
+    train,
+)
 
 needs_fashion = pytest.mark.skipif(
     fashion_mnist_dir() is None,
@@ -226,3 +233,14 @@ def test_adaptive_threshold_runs_at_batch_one_and_its_health_shows_why_it_is_sil
     health = load_history(train(config, Store(tmp_path), progress=False))["spike_health"][-1]
     assert health[0, HEALTH_STATS.index("silent_fraction")] == 1
     assert health[0, HEALTH_STATS.index("membrane_sd")] < 13 / 4
+
+
+@pytest.mark.parametrize("batch_size", [1, 64, 5000])
+def test_shuffled_batches_are_the_batches_of_one_gather_per_batch(batch_size):
+    x, y = torch.randn(10000, 3), torch.arange(10000)
+    order = torch.randperm(10000, generator=torch.Generator().manual_seed(1))[:10000 // batch_size * batch_size]
+    batches = list(shuffled_batches(x, y, order, batch_size))
+    assert len(batches) == 10000 // batch_size
+    for step, (inputs, labels) in enumerate(batches):
+        index = order[step * batch_size:(step + 1) * batch_size]
+        assert torch.equal(inputs, x[index]) and torch.equal(labels, y[index])

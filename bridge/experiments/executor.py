@@ -5,8 +5,8 @@ why). Cells already complete in the store on today's inputs are reused; the rest
 two executors:
 
 - ``local`` (default): ``workers`` processes (forked from a fork server that has imported the
-  training code once), each with its share of the CPU threads and the store passed by its root
-  (fitted rules load from it);
+  training code once: ``bridge.core.workers``), each with its share of the CPU threads and the
+  store passed by its root (fitted rules load from it);
 - ``ray``: each cell a Ray task (``num_cpus`` its share of the threads, ``num_gpus=1`` for a
   cell on CUDA) on the cluster at ``ray_address`` (or ``$RAY_ADDRESS``; none: a local Ray with
   ``workers`` x threads CPUs). The driver loads each cell's fitted rule and sends it with the
@@ -19,9 +19,7 @@ file; finished ones stay in the store, so a rerun finishes the rest.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -31,6 +29,7 @@ import torch
 from bridge.core.errors import UserError
 from bridge.core.progress import progress_bar
 from bridge.core.store import Stopwatch, Store
+from bridge.core.workers import worker_context
 from bridge.learning.train import (
     TrainConfig,
     existing_run,
@@ -81,23 +80,9 @@ def run_grid(planned: list[TrainConfig | str], workers: int, store: Store, progr
     return results
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a fork server that has imported, once, this package's modules the
-    driver has imported (torch, the training code, and the command line, which a worker
-    re-runs as its __main__ when the driver is the console script): each worker then starts in
-    milliseconds instead of importing everything again as a spawned one does. Spawn where
-    there is no fork server (not Linux)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    ours = sorted(name for name in sys.modules if name.split(".")[0] in ("bridge", "models", "sims"))
-    context.set_forkserver_preload(ours)
-    return context
-
-
 def _execute(todo: list[TrainConfig], workers: int, store: Store, threads: int, rerun: bool,
              done: Callable[[], None], ray_address: str = "") -> None:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context((__name__,))) as pool:
         pending = {pool.submit(_train_in_worker, c, str(store.root), threads, rerun) for c in todo}
         try:
             while pending:

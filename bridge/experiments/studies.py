@@ -749,8 +749,19 @@ def latest_results(store: Store, budget: str | None = None) -> list[dict]:
     return sorted(newest.values(), key=lambda r: (order.index(r["name"]) if r["name"] in order else 99, r["budget"]))
 
 
+NO_PAIRS = "n/a: no seed with a value in both arms (a run that diverged has none)"
+
+
 def _effect(test: dict) -> str:
-    return f"{test['effect']:+.4g} [{test['low']:+.4g}, {test['high']:+.4g}]"
+    return f"{_mean(test)} {_interval(test)}" if test["n"] else NO_PAIRS
+
+
+def _mean(test: dict) -> str:
+    return f"{test['effect']:+.4g}" if test["n"] else NO_PAIRS
+
+
+def _interval(test: dict) -> str:
+    return f"[{test['low']:+.4g}, {test['high']:+.4g}]" if test["n"] else "-"
 
 
 def claims_rows(results: list[dict]) -> list[list[Any]]:
@@ -769,7 +780,7 @@ def claims_rows(results: list[dict]) -> list[list[Any]]:
 def tests_rows(results: list[dict]) -> list[list[Any]]:
     """One row per test: effect, 95% CI, n, p, Holm p and verdict."""
     return [[r["name"], r["budget"], t["variant"], t["condition"] or "-", f"{t['treatment']} - {t['baseline']}",
-             f"{t['effect']:+.4g}", f"[{t['low']:+.4g}, {t['high']:+.4g}]", t["n"], f"{t['p']:.3g}",
+             _mean(t), _interval(t), t["n"], f"{t['p']:.3g}",
              f"{t['p_holm']:.3g}", t["verdict"]] for r in results for t in r["tests"]]
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -219,6 +219,21 @@ def homeostasis_in_range(layers: list[nn.Module]) -> bool:
     return bool(values.isfinite().all() and values.abs().max() < EXPLODED)
 
 
+GATHER_EXAMPLES = 4096  # examples gathered per index op in shuffled_batches
+
+
+def shuffled_batches(x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
+                     batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of (x, y) in ``order``: gathered by index a chunk of about
+    :data:`GATHER_EXAMPLES` at a time, each batch a view of its chunk. The same batches as one
+    gather per batch, with no shuffled copy of the whole set (memory) and no index op per step
+    (at batch 1 a step's own cost is that small)."""
+    per_chunk = max(1, GATHER_EXAMPLES // batch_size) * batch_size
+    for chunk in order.split(per_chunk):
+        xs, ys = x[chunk], y[chunk]
+        yield from zip(xs.split(batch_size), ys.split(batch_size))
+
+
 def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, batch_size: int,
                 generator: torch.Generator, grad_samples: int, advance=None) -> tuple[float, torch.Tensor]:
     """One pass over the shuffled training set: (mean batch loss, mean sampled gradient norm per block)."""
@@ -226,17 +241,17 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     plastic = plastic_modules(net)
     n = data.x_train.shape[0]
     order = torch.randperm(n, generator=generator).to(data.x_train.device)
-    x, y = data.x_train, data.y_train  # each batch gathered by its indices: no shuffled copy of the set
     steps = n // batch_size  # whole batches only: BatchNorm cannot train on a last batch of 1
     every = max(1, steps // grad_samples)
-    total = torch.zeros((), device=x.device)
+    device = data.x_train.device
+    total = torch.zeros((), device=device)
     grad_norms = GradNorms(net)
     plastic_state = homeostatic_state(net)
-    grads, sampled = torch.zeros(grad_norms.blocks, device=x.device), 0
-    for step in range(steps):
-        batch = order[step * batch_size:(step + 1) * batch_size]
+    grads, sampled = torch.zeros(grad_norms.blocks, device=device), 0
+    batches = shuffled_batches(data.x_train, data.y_train, order[:steps * batch_size], batch_size)
+    for step, (inputs, labels) in enumerate(batches):
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x[batch]), y[batch])
+        loss = F.cross_entropy(net(inputs), labels)
         loss.backward()
         if step % every == 0:
             grads += grad_norms()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from bridge.core.errors import UserError
 
@@ -44,6 +45,14 @@ def gain_bias_transfer(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor,
     the output (y (1 - y) for sigmoid, 1 - y^2 for tanh), nothing recomputed."""
     u = torch.addcmul(bias, gain, x) if x.dim() == 2 else torch.addcmul(per_unit(bias, x), per_unit(gain, x), x)
     return _IN_PLACE[fn](u) if fn in _IN_PLACE else fn(u)
+
+
+def rebind_buffers(module: nn.Module, **tensors: torch.Tensor) -> None:
+    """Point ``module``'s buffers at new tensors (its gain and bias after a local update: new
+    tensors, since an earlier forward, e.g. a previous time step, may have saved the old ones for
+    its backward), skipping nn.Module.__setattr__'s checks, which cost more than the update's
+    own ops at small sizes."""
+    module._buffers.update(tensors)
 
 
 def transfer(name: str) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.learning.layers._units import gain_bias_transfer, per_unit, transfer
+from bridge.learning.layers._units import gain_bias_transfer, per_unit, rebind_buffers, transfer
 from bridge.learning.layers.ip import RATE_RULES
 from bridge.learning.layers.saved import Saved
 from models.rate_ip import sample_axes
@@ -68,6 +68,8 @@ class FittedHomeostasis(Saved, nn.Module):
         self.register_buffer("running_mean", torch.zeros(n))
         self.register_buffer("running_sq", torch.ones(n))
         self.register_buffer("gain", torch.full((n,), float(c)))
+        self.register_buffer("c_tensor", torch.tensor(float(c)), persistent=False)
+        self.register_buffer("d_tensor", torch.tensor(float(d)), persistent=False)
         self.register_buffer("bias", torch.full((n,), float(d)))
         self.affine = affine
         if affine:  # Shaw et al. 2020's y = f(gamma (gain x + bias) + beta), gamma and beta by backprop
@@ -113,22 +115,32 @@ class FittedHomeostasis(Saved, nn.Module):
             y = gain_bias_transfer(x, self.gain, self.bias, self.transfer)
         if self.training and self.mode == "online":
             own = self.transfer(u.detach()) if self.affine else y  # the rule sees the neuron's own output f(a x + b)
-            self.gain, self.bias = self.source.torch_step(x, own, self.gain, self.bias, self.eta_gain, self.eta_bias,
-                                                          _EPS, **self.targets)
+            gain, bias = self.source.torch_step(x, own, self.gain, self.bias, self.eta_gain, self.eta_bias, _EPS,
+                                                **self.targets)
+            rebind_buffers(self, gain=gain, bias=bias)
         return y
 
     def _equilibrium(self, x: torch.Tensor) -> None:
         """The running moments of x (each position of a feature map a sample of its channel;
-        x detached), then the equilibrium map gain = c max(var, eps)^(-p/2), bias = d - s gain mu."""
+        x detached), then the equilibrium map gain = c max(var, eps)^(-p/2), bias = d - s gain mu.
+        c and d are 0-dim tensors, so that no Python number is wrapped into a tensor each step."""
+        self._track_moments(x)
+        var = torch.addcmul(self.running_sq, self.running_mean, self.running_mean, value=-1).clamp_min_(_EPS)
+        gain = var.pow_(-self.p / 2).mul_(self.c_tensor)
+        rebind_buffers(self, gain=gain, bias=torch.addcmul(self.d_tensor, gain, self.running_mean, value=-self.s))
+
+    def _track_moments(self, x: torch.Tensor) -> None:
+        """m <- (1 - w) m + w <x>, m2 <- (1 - w) m2 + w <x^2> with w = 1 - (1 - 1/tau)^samples:
+        (samples, units) as one matrix-vector product per moment, a feature map by sums."""
         dims, samples = sample_axes(x)
         weight = 1.0 - (1.0 - 1.0 / self.tau_samples) ** samples
-        square = torch.linalg.vecdot(x, x, dim=0) if x.dim() == 2 else x.square().sum(dims)
-        self.running_mean.lerp_(x.mean(dims), weight)
-        self.running_sq.lerp_(square.div_(samples), weight)
-        var = torch.addcmul(self.running_sq, self.running_mean, self.running_mean, value=-1).clamp_min_(_EPS)
-        # new tensors, not in-place: an earlier forward (a previous time step) may hold the old ones
-        self.gain = var.pow_(-self.p / 2).mul_(self.c)
-        self.bias = torch.mul(self.gain, self.running_mean).mul_(-self.s).add_(self.d)
+        if x.dim() == 2:
+            ones = x.new_ones(samples)
+            self.running_mean.addmv_(x.T, ones, beta=1 - weight, alpha=weight / samples)
+            self.running_sq.addmv_(torch.mul(x, x).T, ones, beta=1 - weight, alpha=weight / samples)
+            return
+        self.running_mean.lerp_(x.sum(dims).div_(samples), weight)
+        self.running_sq.lerp_(torch.mul(x, x).sum(dims).div_(samples), weight)
 
     def extra_repr(self) -> str:
         return (f"{self.n}, rule={self.name!r}, mode={self.mode}, gain=c*sigma^-p "

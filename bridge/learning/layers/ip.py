@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from bridge.core.errors import UserError
-from bridge.learning.layers._units import gain_bias_transfer, per_unit, transfer
+from bridge.learning.layers._units import gain_bias_transfer, per_unit, rebind_buffers, transfer
 from models import ip_gaussian, ip_infomax, ip_triesch
 from models.rate_ip import RateIPRule
 
@@ -85,8 +85,8 @@ class IntrinsicPlasticity(nn.Module):
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One step of the rule on the batch ``x`` with outputs y = f(a x + b)."""
-        self.gain, self.bias = self.rule.torch_step(x, y, self.gain, self.bias, self.eta, self.eta, self.min_gain,
-                                                    **self.targets)
+        gain, bias = self.rule.torch_step(x, y, self.gain, self.bias, self.eta, self.eta, self.min_gain, **self.targets)
+        rebind_buffers(self, gain=gain, bias=bias)
 
     def extra_repr(self) -> str:
         return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"
