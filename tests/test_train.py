@@ -15,7 +15,8 @@ from bridge.core.errors import UserError
 from bridge.core.store import Store, open_run
 from bridge.fitting.rules import save_rule
 from bridge.learning.data import fashion_mnist_dir
-from bridge.learning.layers.spiking import net_params
+from bridge.learning.layers.spiking import HomeostaticLeaky, net_params
+from bridge.learning.nets import make_net
 from bridge.learning.train import (
     HISTORY_KEYS,
     TrainConfig,
@@ -244,3 +245,15 @@ def test_shuffled_batches_are_the_batches_of_one_gather_per_batch(batch_size):
     for step, (inputs, labels) in enumerate(batches):
         index = order[step * batch_size:(step + 1) * batch_size]
         assert torch.equal(inputs, x[index]) and torch.equal(labels, y[index])
+
+
+def test_spike_target_sets_the_homeostatic_target_per_step_and_keeps_the_ids_of_older_runs():
+    default = TrainConfig(neuron="spiking", norm="homeostatic")
+    raised = TrainConfig(neuron="spiking", norm="homeostatic", spike_target=0.2)
+    assert "spike_target" not in default.to_dict() and raised.to_dict()["spike_target"] == 0.2
+    net = make_net(neuron="spiking", norm="homeostatic", width=4, spike_target=0.2)
+    neurons = [m for m in net.modules() if isinstance(m, HomeostaticLeaky)]
+    assert len(neurons) == 2 and all(abs(n.params.r_target * 1e-3 - 0.2) < 1e-12 for n in neurons)
+    assert abs(net_params(10).r_target * 1e-3 - 0.1) < 1e-12
+    with pytest.raises(ValueError):
+        TrainConfig(neuron="spiking", norm="homeostatic", spike_target=1.5)

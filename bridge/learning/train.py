@@ -59,7 +59,7 @@ from models.information import information_potential
 TRAIN_KIND = "train"
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
-ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt")  # TrainConfig fields newer than stored runs
+ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target")  # TrainConfig fields newer than stored runs
 HISTORY_KEYS = ("epoch", "train_loss", "test_accuracy", "wall_seconds",
                 "grad_norm", "act_mean", "act_std", "info_potential", "unit_cv", "dead_fraction")
 LATER_HISTORY_KEYS = ("unit_cv", "dead_fraction")  # absent from runs stored before them: read as NaN
@@ -76,7 +76,8 @@ class TrainConfig(Config):
     ``oja_eta`` the Oja term's rate (norm ``oja``); ``init_scale`` multiplies every Linear /
     Conv weight after initialisation; ``spike_dt`` is the seconds one time step stands for in
     the spiking layers that run a biological model (``fitted-online:<rule>``,
-    ``adaptive-threshold``); ``momentum`` is SGD's; ``time_steps`` and ``readout`` apply to
+    ``adaptive-threshold``); ``spike_target`` the target spikes per step of the homeostatic LIF
+    (``homeostatic``); ``momentum`` is SGD's; ``time_steps`` and ``readout`` apply to
     spiking nets. Fields added after runs were stored (:data:`ADDED_FIELDS`) are left out of
     the run's identity at their defaults, so those runs keep their ids.
     """
@@ -107,6 +108,7 @@ class TrainConfig(Config):
     oja_eta: NonNegativeFloat = 1e-3
     init_scale: PositiveFloat = 1.0
     spike_dt: PositiveFloat = 1e-3
+    spike_target: Annotated[float, Field(gt=0, lt=1)] = 0.1
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -172,7 +174,7 @@ def build(config: TrainConfig, data: Dataset, rule: Rule | None = None) -> nn.Mo
         in_shape=data.shape, n_classes=data.n_classes, activation=config.activation,
         time_steps=config.time_steps, readout=config.readout, ip_eta=config.ip_eta or None, rule=rule,
         oja_eta=config.oja_eta, init_scale=config.init_scale, input_mean=float(data.x_train.mean()),
-        spike_dt=config.spike_dt,
+        spike_dt=config.spike_dt, spike_target=config.spike_target,
     )
 
 

@@ -158,15 +158,15 @@ class AdaptiveThresholdLeaky(nn.Module):
         return f"{self.n}, dt={self.dt}, tau_m={p.tau_m}, theta_plus={p.theta_plus} mV, tau_theta={p.tau_theta} s"
 
 
-def net_params(time_steps: int, dt: float = 1e-3) -> LifIPParams:
+def net_params(time_steps: int, dt: float = 1e-3, rate: float = 0.1) -> LifIPParams:
     """lif-ip parameters for a network run for ``time_steps`` steps of ``dt``.
 
     beta = 0.9 with input gain tau_m/dt (so v <- 0.9 v + I, snntorch's usual Leaky), a target
-    of one spike per ten steps, and rate sensors and plasticity fast enough to act within a
-    sequence of ``time_steps`` steps.
+    of ``rate`` spikes per step (0.1: one per ten steps), and rate sensors and plasticity fast
+    enough to act within a sequence of ``time_steps`` steps.
     """
     tau_m = 10 * dt
-    r_target = 0.1 / dt
+    r_target = rate / dt
     tau_r = max(2, time_steps // 2) * dt
     return LifIPParams(
         tau_m=tau_m, gain0=tau_m / dt, tau_r=tau_r, tau_avg=20 * time_steps * dt,
