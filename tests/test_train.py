@@ -247,7 +247,7 @@ def test_shuffled_batches_are_the_batches_of_one_gather_per_batch(batch_size):
         assert torch.equal(inputs, x[index]) and torch.equal(labels, y[index])
 
 
-def test_spike_target_sets_the_homeostatic_target_per_step_and_keeps_the_ids_of_older_runs():
+def test_spike_target_and_gain_adapt_set_the_homeostatic_lif_and_keep_the_ids_of_older_runs():
     default = TrainConfig(neuron="spiking", norm="homeostatic")
     raised = TrainConfig(neuron="spiking", norm="homeostatic", spike_target=0.2)
     assert "spike_target" not in default.to_dict() and raised.to_dict()["spike_target"] == 0.2
@@ -255,5 +255,9 @@ def test_spike_target_sets_the_homeostatic_target_per_step_and_keeps_the_ids_of_
     neurons = [m for m in net.modules() if isinstance(m, HomeostaticLeaky)]
     assert len(neurons) == 2 and all(abs(n.params.r_target * 1e-3 - 0.2) < 1e-12 for n in neurons)
     assert abs(net_params(10).r_target * 1e-3 - 0.1) < 1e-12
+    held = make_net(neuron="spiking", norm="homeostatic", width=4, spike_gain_adapt=False)
+    assert all(m.params.eta_gain == 0 for m in held.modules() if isinstance(m, HomeostaticLeaky))
+    assert net_params(10).eta_gain > 0
+    assert "spike_gain_adapt" not in default.to_dict()
     with pytest.raises(ValueError):
         TrainConfig(neuron="spiking", norm="homeostatic", spike_target=1.5)

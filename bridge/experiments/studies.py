@@ -415,7 +415,11 @@ STUDIES: dict[str, Study] = {study.name: study for study in [
                   "without normalisation and 0.18-0.24 with BNTT): spiking homeostatic with a target of 0.2 "
                   "spikes per step instead of 0.1 (spiking homeostatic 0.2), testing whether the target of one "
                   "spike per ten-step window is too low for a rate code; tested alike against spiking none, "
-                  "reported whether or not it helps",
+                  "reported whether or not it helps. Second variant arm, added after that one's run (whose "
+                  "diagnostics showed the homeostatic input gains growing without bound, layer means up to "
+                  "1e4-1e12, and thresholds drifting negative): the same at 0.2 with the input gain held "
+                  "(threshold adaptation only: spiking homeostatic 0.2 threshold), tested against spiking none "
+                  "and against spiking homeostatic 0.2 (the gain controller's own cost: > 0, Holm p < 0.05)",
         comparisons=(
             Comparison(variant="IP gain in rate nets", metric="accuracy", treatments=("rate ip",),
                        baselines=("rate none",), negligible=0.005),
@@ -424,19 +428,27 @@ STUDIES: dict[str, Study] = {study.name: study for study in [
             Comparison(variant="IP gain in spiking nets, target 0.2 spikes per step (added variant)",
                        metric="accuracy", treatments=("spiking homeostatic 0.2",), baselines=("spiking none",),
                        negligible=0.005),
+            Comparison(variant="IP gain in spiking nets, target 0.2, threshold only (added variant)",
+                       metric="accuracy", treatments=("spiking homeostatic 0.2 threshold",),
+                       baselines=("spiking none",), negligible=0.005),
+            Comparison(variant="holding the input gain helps the homeostatic LIF (added variant)",
+                       metric="accuracy", treatments=("spiking homeostatic 0.2 threshold",),
+                       baselines=("spiking homeostatic 0.2",), negligible=0.005),
             Comparison(variant="BN gain in rate nets", metric="accuracy", treatments=("rate bn",),
                        baselines=("rate none",), negligible=0.005),
             Comparison(variant="BNTT gain in spiking nets", metric="accuracy", treatments=("spiking bntt",),
                        baselines=("spiking none",), negligible=0.005),
         ),
         arms=("rate none", "rate ip", "rate bn", "spiking none", "spiking homeostatic", "spiking bntt",
-              "spiking homeostatic 0.2"),
+              "spiking homeostatic 0.2", "spiking homeostatic 0.2 threshold"),
         arm_fields={"rate none": {"neuron": "rate", "norm": "none"},
                     "rate ip": {"neuron": "rate", "norm": "ip-infomax"},
                     "rate bn": {"neuron": "rate", "norm": "bn"}, "spiking none": {"neuron": "spiking", "norm": "none"},
                     "spiking homeostatic": {"neuron": "spiking", "norm": "homeostatic"},
                     "spiking bntt": {"neuron": "spiking", "norm": "bn"},
-                    "spiking homeostatic 0.2": {"neuron": "spiking", "norm": "homeostatic", "spike_target": 0.2}},
+                    "spiking homeostatic 0.2": {"neuron": "spiking", "norm": "homeostatic", "spike_target": 0.2},
+                    "spiking homeostatic 0.2 threshold": {"neuron": "spiking", "norm": "homeostatic",
+                                                          "spike_target": 0.2, "spike_gain_adapt": False}},
         axis="depth", values=(4,), tested=(4,), lrs=(0.02, 0.1),
         fixed={**SPIKING_MLP, "activation": "tanh"}, budgets=_budgets(full_width=128, full_train=10000),
     ),

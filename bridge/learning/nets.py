@@ -24,7 +24,8 @@ inhibitory unit), ``dale-uncorrected`` (the same without the gradient correction
 input of mean ``input_mean``).
 Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`` /
 ``homeostatic`` (:class:`HomeostaticLeaky` with parameters compressed to the net's time steps:
-``net_params``, target ``spike_target`` spikes per step), ``adaptive-threshold``
+``net_params``, target ``spike_target`` spikes per step, input gain adapted unless
+``spike_gain_adapt`` is off), ``adaptive-threshold``
 (:class:`AdaptiveThresholdLeaky`, Diehl & Cook 2015),
 ``fitted-online:<rule>`` (the faithful transplant of a fitted lif-ip rule: the Brian2 model's own
 rule and time constants in a :class:`HomeostaticLeaky`, one time step = ``spike_dt`` seconds;
@@ -269,9 +270,9 @@ def _step(neuron: nn.Module, current: torch.Tensor, state: Any):
 
 
 def _spiking_neuron(norm: str, width: int, time_steps: int, rule: Rule | None, spike_dt: float,
-                    spike_target: float) -> nn.Module:
+                    spike_target: float, spike_gain_adapt: bool) -> nn.Module:
     if norm in ("ip", "homeostatic"):
-        return HomeostaticLeaky(width, net_params(time_steps, rate=spike_target))
+        return HomeostaticLeaky(width, net_params(time_steps, rate=spike_target, adapt_gain=spike_gain_adapt))
     if norm == "adaptive-threshold":
         return AdaptiveThresholdLeaky(width, dt=spike_dt)
     if norm.startswith("fitted-online:"):
@@ -294,7 +295,7 @@ def _spiking_norm(norm: str, width: int, time_steps: int, bntt: type, rule: Rule
 
 def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
                  n_classes: int, time_steps: int, readout: str, rule: Rule | None, spike_dt: float,
-                 spike_target: float) -> SpikingNet:
+                 spike_target: float, spike_gain_adapt: bool) -> SpikingNet:
     if kind == "mlp":
         sizes = [math.prod(in_shape)] + [width] * (depth - 1)
         synapses = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
@@ -307,7 +308,8 @@ def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[i
         synapses.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n_classes)))
         bntt = snn.BatchNormTT2d
     norms = [_spiking_norm(norm, width, time_steps, bntt, rule) for _ in synapses[:-1]] + [None]
-    neurons = [_spiking_neuron(norm, width, time_steps, rule, spike_dt, spike_target) for _ in synapses[:-1]]
+    neurons = [_spiking_neuron(norm, width, time_steps, rule, spike_dt, spike_target, spike_gain_adapt)
+               for _ in synapses[:-1]]
     neurons.append(snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero"))
     return SpikingNet(synapses, norms, neurons, time_steps, readout, in_shape)
 
@@ -341,7 +343,7 @@ def make_net(
     n_classes: int = 10, activation: str = "tanh", time_steps: int = 10,
     readout: str = "count", ip_eta: float | None = None, rule: Rule | None = None,
     oja_eta: float = 1e-3, init_scale: float = 1.0, input_mean: float = 0.0, spike_dt: float = 1e-3,
-    spike_target: float = 0.1,
+    spike_target: float = 0.1, spike_gain_adapt: bool = True,
 ) -> nn.Module:
     """A network as described in the module docstring (``depth`` weight layers, >= 2).
 
@@ -364,6 +366,6 @@ def make_net(
                         input_mean)
     else:
         net = _spiking_net(kind, depth, width, norm, in_shape, n_classes, time_steps, readout, rule, spike_dt,
-                           spike_target)
+                           spike_target, spike_gain_adapt)
     initialise(net, init, init_scale)
     return net

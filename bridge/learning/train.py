@@ -59,7 +59,8 @@ from models.information import information_potential
 TRAIN_KIND = "train"
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
-ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target")  # TrainConfig fields newer than stored runs
+# TrainConfig fields newer than stored runs
+ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target", "spike_gain_adapt")
 HISTORY_KEYS = ("epoch", "train_loss", "test_accuracy", "wall_seconds",
                 "grad_norm", "act_mean", "act_std", "info_potential", "unit_cv", "dead_fraction")
 LATER_HISTORY_KEYS = ("unit_cv", "dead_fraction")  # absent from runs stored before them: read as NaN
@@ -77,7 +78,8 @@ class TrainConfig(Config):
     Conv weight after initialisation; ``spike_dt`` is the seconds one time step stands for in
     the spiking layers that run a biological model (``fitted-online:<rule>``,
     ``adaptive-threshold``); ``spike_target`` the target spikes per step of the homeostatic LIF
-    (``homeostatic``); ``momentum`` is SGD's; ``time_steps`` and ``readout`` apply to
+    (``homeostatic``) and ``spike_gain_adapt`` whether its input gain adapts too; ``momentum`` is
+    SGD's; ``time_steps`` and ``readout`` apply to
     spiking nets. Fields added after runs were stored (:data:`ADDED_FIELDS`) are left out of
     the run's identity at their defaults, so those runs keep their ids.
     """
@@ -109,6 +111,7 @@ class TrainConfig(Config):
     init_scale: PositiveFloat = 1.0
     spike_dt: PositiveFloat = 1e-3
     spike_target: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    spike_gain_adapt: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -174,7 +177,7 @@ def build(config: TrainConfig, data: Dataset, rule: Rule | None = None) -> nn.Mo
         in_shape=data.shape, n_classes=data.n_classes, activation=config.activation,
         time_steps=config.time_steps, readout=config.readout, ip_eta=config.ip_eta or None, rule=rule,
         oja_eta=config.oja_eta, init_scale=config.init_scale, input_mean=float(data.x_train.mean()),
-        spike_dt=config.spike_dt, spike_target=config.spike_target,
+        spike_dt=config.spike_dt, spike_target=config.spike_target, spike_gain_adapt=config.spike_gain_adapt,
     )
 
 

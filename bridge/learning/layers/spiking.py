@@ -158,12 +158,13 @@ class AdaptiveThresholdLeaky(nn.Module):
         return f"{self.n}, dt={self.dt}, tau_m={p.tau_m}, theta_plus={p.theta_plus} mV, tau_theta={p.tau_theta} s"
 
 
-def net_params(time_steps: int, dt: float = 1e-3, rate: float = 0.1) -> LifIPParams:
+def net_params(time_steps: int, dt: float = 1e-3, rate: float = 0.1, adapt_gain: bool = True) -> LifIPParams:
     """lif-ip parameters for a network run for ``time_steps`` steps of ``dt``.
 
     beta = 0.9 with input gain tau_m/dt (so v <- 0.9 v + I, snntorch's usual Leaky), a target
     of ``rate`` spikes per step (0.1: one per ten steps), and rate sensors and plasticity fast
-    enough to act within a sequence of ``time_steps`` steps.
+    enough to act within a sequence of ``time_steps`` steps; ``adapt_gain=False`` holds the
+    input gain (eta_gain = 0): the threshold alone adapts.
     """
     tau_m = 10 * dt
     r_target = rate / dt
@@ -171,7 +172,7 @@ def net_params(time_steps: int, dt: float = 1e-3, rate: float = 0.1) -> LifIPPar
     return LifIPParams(
         tau_m=tau_m, gain0=tau_m / dt, tau_r=tau_r, tau_avg=20 * time_steps * dt,
         r_target=r_target, var_target=r_target / (2 * tau_r), eta_theta=0.1 / (time_steps * dt),
-        eta_gain=0.1 / (time_steps * dt),
+        eta_gain=0.1 / (time_steps * dt) if adapt_gain else 0.0,
     )
 
 
