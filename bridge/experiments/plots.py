@@ -94,22 +94,33 @@ def gradient_norms(summary: dict, neurons: list[str]) -> bytes:
 
 def health_plot(groups: dict[str, list[np.ndarray]], title: str) -> bytes:
     """Firing-rate health per hidden layer at the last epoch: each group's (label: per-seed
-    ``spike_health`` arrays) mean rate with its 10-90th percentile band, and silent fraction."""
-    fig, (rates, silent) = plt.subplots(1, 2, figsize=(11, 4))
+    ``spike_health`` arrays) mean rate with its 10-90th percentile band, silent fraction, and the
+    neurons' thresholds and input gains (mean over units, band: +/- their sd over units; gains
+    on a log scale, where the layer has one)."""
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+    rates, silent, thresholds, gains = axes
+    column = {name: i for i, name in enumerate(HEALTH_STATS)}
     for label, healths in groups.items():
         last = np.array([np.asarray(h, dtype=float)[-1] for h in healths])  # seeds x layers x stats
         layers = np.arange(1, last.shape[1] + 1)
-        column = {name: i for i, name in enumerate(HEALTH_STATS)}
         line, = rates.plot(layers, last[..., column["rate_mean"]].mean(0), marker="o", label=label)
         rates.fill_between(layers, last[..., column["rate_p10"]].mean(0), last[..., column["rate_p90"]].mean(0),
                            color=line.get_color(), alpha=0.12)
         silent.plot(layers, last[..., column["silent_fraction"]].mean(0), marker="o", label=label)
+        for ax, stat in ((thresholds, "threshold"), (gains, "gain")):
+            mean, sd = last[..., column[f"{stat}_mean"]].mean(0), last[..., column[f"{stat}_sd"]].mean(0)
+            if np.isfinite(mean).any():
+                ax.plot(layers, mean, marker="o", label=label, color=line.get_color())
+                ax.fill_between(layers, mean - sd, mean + sd, color=line.get_color(), alpha=0.12)
     rates.set(xlabel="hidden layer", ylabel="spikes per step (mean; band: 10-90th pct of units)")
     silent.set(xlabel="hidden layer", ylabel="silent units (fraction)", ylim=(-0.02, 1.02))
-    for ax in (rates, silent):
+    thresholds.set(xlabel="hidden layer", ylabel="threshold (mean; band: +/- sd over units)")
+    gains.set(xlabel="hidden layer", ylabel="input gain (mean; band: +/- sd over units)", yscale="log")
+    for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle(title)
     return png(fig)
 
