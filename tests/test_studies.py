@@ -25,8 +25,8 @@ from bridge.experiments.studies import (
     claims_rows,
     latest_results,
     run_study,
-    tests_rows,
 )
+from bridge.experiments.studies import tests_rows as per_test_rows  # 'test*' names would be collected
 from bridge.learning.data import fashion_mnist_dir
 from bridge.learning.layers import IntrinsicPlasticity
 
@@ -246,6 +246,6 @@ def test_a_test_without_pairs_reads_as_such_not_as_nan():
     result = {"name": "s", "budget": "full", "verdicts": {"v": "inconclusive"}, "tests": [empty],
               "study": {"claim": "c", "source": "x"}}
     (claim,) = claims_rows([result])
-    (row,) = tests_rows([result])
+    (row,) = per_test_rows([result])
     assert NO_PAIRS in claim[-1] and row[5] == NO_PAIRS and row[6] == "-"
     assert "nan" not in " ".join(map(str, claim + row))
