@@ -66,6 +66,7 @@ from bridge.learning.layers import (
     SynapticScaling,
 )
 from bridge.learning.layers.spiking import net_params
+from models.lif_ip import LifIPParams
 
 KINDS = ("mlp", "cnn")
 NEURONS = ("rate", "spiking")
@@ -269,10 +270,9 @@ def _step(neuron: nn.Module, current: torch.Tensor, state: Any):
     return neuron(current, state)
 
 
-def _spiking_neuron(norm: str, width: int, time_steps: int, rule: Rule | None, spike_dt: float,
-                    spike_target: float, spike_gain_adapt: bool) -> nn.Module:
+def _spiking_neuron(norm: str, width: int, rule: Rule | None, spike_dt: float, homeostatic: LifIPParams) -> nn.Module:
     if norm in ("ip", "homeostatic"):
-        return HomeostaticLeaky(width, net_params(time_steps, rate=spike_target, adapt_gain=spike_gain_adapt))
+        return HomeostaticLeaky(width, homeostatic)
     if norm == "adaptive-threshold":
         return AdaptiveThresholdLeaky(width, dt=spike_dt)
     if norm.startswith("fitted-online:"):
@@ -295,7 +295,7 @@ def _spiking_norm(norm: str, width: int, time_steps: int, bntt: type, rule: Rule
 
 def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[int, ...],
                  n_classes: int, time_steps: int, readout: str, rule: Rule | None, spike_dt: float,
-                 spike_target: float, spike_gain_adapt: bool) -> SpikingNet:
+                 homeostatic: LifIPParams) -> SpikingNet:
     if kind == "mlp":
         sizes = [math.prod(in_shape)] + [width] * (depth - 1)
         synapses = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
@@ -308,8 +308,7 @@ def _spiking_net(kind: str, depth: int, width: int, norm: str, in_shape: tuple[i
         synapses.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, n_classes)))
         bntt = snn.BatchNormTT2d
     norms = [_spiking_norm(norm, width, time_steps, bntt, rule) for _ in synapses[:-1]] + [None]
-    neurons = [_spiking_neuron(norm, width, time_steps, rule, spike_dt, spike_target, spike_gain_adapt)
-               for _ in synapses[:-1]]
+    neurons = [_spiking_neuron(norm, width, rule, spike_dt, homeostatic) for _ in synapses[:-1]]
     neurons.append(snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero"))
     return SpikingNet(synapses, norms, neurons, time_steps, readout, in_shape)
 
@@ -365,7 +364,8 @@ def make_net(
         net = _rate_net(kind, depth, width, norm, in_shape, n_classes, activation, ip_eta, rule, oja_eta,
                         input_mean)
     else:
+        homeostatic = net_params(time_steps, rate=spike_target, adapt_gain=spike_gain_adapt)
         net = _spiking_net(kind, depth, width, norm, in_shape, n_classes, time_steps, readout, rule, spike_dt,
-                           spike_target, spike_gain_adapt)
+                           homeostatic)
     initialise(net, init, init_scale)
     return net

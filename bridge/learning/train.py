@@ -79,9 +79,9 @@ class TrainConfig(Config):
     the spiking layers that run a biological model (``fitted-online:<rule>``,
     ``adaptive-threshold``); ``spike_target`` the target spikes per step of the homeostatic LIF
     (``homeostatic``) and ``spike_gain_adapt`` whether its input gain adapts too; ``momentum`` is
-    SGD's; ``time_steps`` and ``readout`` apply to
-    spiking nets. Fields added after runs were stored (:data:`ADDED_FIELDS`) are left out of
-    the run's identity at their defaults, so those runs keep their ids.
+    SGD's; ``time_steps`` and ``readout`` apply to spiking nets. Fields added after runs were
+    stored (:data:`ADDED_FIELDS`) are left out of the run's identity at their defaults, so those
+    runs keep their ids.
     """
 
     dataset: Literal[DATASETS] = "fashion-mnist"
