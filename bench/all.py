@@ -2,7 +2,7 @@
 and written to ``docs/performance.md`` (``-o``). Ratios are measured within one run against a
 reference measured in the same run; nothing here is asserted.
 
-    .venv/bin/python bench/all.py [-o docs/performance.md]
+    .venv/bin/python bench/all.py [-o docs/performance.md] [--only bench_gpu ...]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from _timing import HEADER, Ratio
 from bridge.core.tables import markdown_table
 
 BENCHES = ("bench_layers", "bench_spiking", "bench_train_loop", "bench_throughput", "bench_memory",
-           "bench_sweep", "bench_standalone")
+           "bench_sweep", "bench_standalone", "bench_gpu")
 
 
 def _machine() -> str:
@@ -32,9 +32,10 @@ def _machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-o", "--output", type=Path, help="markdown file to write (docs/performance.md)")
+    parser.add_argument("--only", action="append", choices=BENCHES, help="run only these benchmarks (repeatable)")
     args = parser.parse_args()
     rows: list[Ratio] = []
-    for name in BENCHES:
+    for name in args.only or BENCHES:
         print(f"== {name}", flush=True)
         found = importlib.import_module(name).ratios()
         for row in found:

@@ -56,19 +56,22 @@ def _candidates(n: int, conv: bool) -> dict[str, tuple[nn.Module, str]]:
     }
 
 
-def _ratios(shape: tuple[int, ...]) -> list[Ratio]:
+def layer_ratios(shape: tuple[int, ...], device: str = "cpu", **timing) -> list[Ratio]:
+    """Each homeostatic layer against its baseline at one shape, on ``device`` (``timing``: best_times')."""
     torch.manual_seed(0)
-    x = torch.randn(*shape, requires_grad=True)
-    grad = torch.randn(*shape)
+    x = torch.randn(*shape, device=device, requires_grad=True)
+    grad = torch.randn(*shape, device=device)
     layers = _candidates(shape[1], len(shape) == 4)
-    times = best_times({name: _step(layer.train(), x, grad) for name, (layer, _) in layers.items()})
-    return [Ratio("layers", f"{name} {shape}", times[name] / times[baseline], TARGET,
+    times = best_times({name: _step(layer.to(device).train(), x, grad) for name, (layer, _) in layers.items()},
+                       **timing)
+    bench = "layers" if device == "cpu" else f"layers {device}"
+    return [Ratio(bench, f"{name} {shape}", times[name] / times[baseline], TARGET,
                   detail=f"vs {baseline}: {times[name] * 1e3:.3f} / {times[baseline] * 1e3:.3f} ms")
             for name, (_, baseline) in layers.items() if baseline]
 
 
 def ratios() -> list[Ratio]:
-    return [row for shape in (*SHAPES, CONV_SHAPE) for row in _ratios(shape)]
+    return [row for shape in (*SHAPES, CONV_SHAPE) for row in layer_ratios(shape)]
 
 
 if __name__ == "__main__":

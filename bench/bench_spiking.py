@@ -43,15 +43,17 @@ def _homeostatic(layer: HomeostaticLeaky, current: torch.Tensor):
     return run
 
 
-def ratios() -> list[Ratio]:
+def ratios(device: str = "cpu", **timing) -> list[Ratio]:
+    """HomeostaticLeaky against snn.Leaky on ``device`` (``timing``: best_times')."""
     torch.manual_seed(0)
-    current = (0.3 * torch.rand(BATCH, UNITS)).requires_grad_()
+    current = (0.3 * torch.rand(BATCH, UNITS, device=device)).requires_grad_()
     leaky = snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
-    homeostatic = HomeostaticLeaky(UNITS, net_params(STEPS))
+    homeostatic = HomeostaticLeaky(UNITS, net_params(STEPS)).to(device)
     times = best_times({"snn.Leaky": _leaky(leaky, current),
-                        "HomeostaticLeaky": _homeostatic(homeostatic.train(), current)})
+                        "HomeostaticLeaky": _homeostatic(homeostatic.train(), current)}, **timing)
     ratio = times["HomeostaticLeaky"] / times["snn.Leaky"]
-    return [Ratio("spiking", f"HomeostaticLeaky / snn.Leaky per step ({BATCH}, {UNITS})", ratio, TARGET,
+    bench = "spiking" if device == "cpu" else f"spiking {device}"
+    return [Ratio(bench, f"HomeostaticLeaky / snn.Leaky per step ({BATCH}, {UNITS})", ratio, TARGET,
                   detail=f"forward+backward through T={STEPS}: {times['HomeostaticLeaky'] / STEPS * 1e3:.3f} / "
                          f"{times['snn.Leaky'] / STEPS * 1e3:.3f} ms per step")]
 

@@ -25,7 +25,7 @@ from bridge.learning.train import TrainConfig, build, make_optimizer, train_epoc
 
 def minimal_epoch(net, optimizer, x, y, batch_size, generator) -> None:
     net.train()
-    order = torch.randperm(x.shape[0], generator=generator)
+    order = torch.randperm(x.shape[0], generator=generator).to(x.device)
     x, y = x[order], y[order]
     for start in range(0, x.shape[0] - batch_size + 1, batch_size):
         optimizer.zero_grad(set_to_none=True)
@@ -33,21 +33,25 @@ def minimal_epoch(net, optimizer, x, y, batch_size, generator) -> None:
         optimizer.step()
 
 
-def _timed(fn) -> float:
+def _timed(fn, device: str = "cpu") -> float:
+    """Seconds of one call, the device's queued work included."""
     start = time.perf_counter()
     fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
-def _ratio(name: str, batch_size: int, n_train: int, rounds: int = 4) -> Ratio:
-    """The best-of-``rounds`` epoch time of both loops (interleaved, alternating) and their ratio."""
+def loop_ratio(name: str, batch_size: int, n_train: int, rounds: int = 4, device: str = "cpu") -> Ratio:
+    """The best-of-``rounds`` epoch time of both loops (interleaved, alternating) and their ratio,
+    the data resident on ``device``."""
     norm = "bn" if batch_size > 1 else "ip-infomax"
     config = TrainConfig(dataset=name, n_train=n_train, norm=norm, batch_size=batch_size,
-                         width=128, device="cpu")
-    data = load(name).subset(n_train, 100)
-    ours, minimal = build(config, data), build(config, data)
+                         width=128, device=device)
+    data = load(name).subset(n_train, 100).to(device)
+    ours, minimal = build(config, data).to(device), build(config, data).to(device)
     ours_opt, minimal_opt = make_optimizer(config, ours), make_optimizer(config, minimal)
-    ours_gen, minimal_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    ours_gen, minimal_gen = (torch.Generator().manual_seed(0) for _ in range(2))
     loops = {
         "minimal": lambda: minimal_epoch(minimal, minimal_opt, data.x_train, data.y_train, batch_size, minimal_gen),
         "ours": lambda: train_epoch(ours, ours_opt, data, batch_size, ours_gen, config.grad_samples, _ignore),
@@ -55,8 +59,9 @@ def _ratio(name: str, batch_size: int, n_train: int, rounds: int = 4) -> Ratio:
     best = dict.fromkeys(loops, float("inf"))
     for round_ in range(rounds):
         for key in (("minimal", "ours") if round_ % 2 == 0 else ("ours", "minimal")):
-            best[key] = min(best[key], _timed(loops[key]))
-    return Ratio("train loop", f"train_epoch / minimal loop, batch {batch_size}", best["ours"] / best["minimal"],
+            best[key] = min(best[key], _timed(loops[key], device))
+    bench = "train loop" if device == "cpu" else f"train loop {device}"
+    return Ratio(bench, f"train_epoch / minimal loop, batch {batch_size}", best["ours"] / best["minimal"],
                  1.05, detail=f"{name}, {n_train} images, norm {norm}: {best['ours']:.3f} / {best['minimal']:.3f} s")
 
 
@@ -66,8 +71,8 @@ def _ignore(steps: int) -> None:
 
 def ratios() -> list[Ratio]:
     if fashion_mnist_dir():
-        return [_ratio("fashion-mnist", 64, 60000), _ratio("fashion-mnist", 1, 2000)]
-    return [_ratio("digits", 64, 1280), _ratio("digits", 1, 1000)]
+        return [loop_ratio("fashion-mnist", 64, 60000), loop_ratio("fashion-mnist", 1, 2000)]
+    return [loop_ratio("digits", 64, 1280), loop_ratio("digits", 1, 1000)]
 
 
 if __name__ == "__main__":

@@ -334,6 +334,9 @@ def study_show(name: str = typer.Argument(..., help="a study of `study list`")) 
     print_json(describe(get_study(name)))
 
 
+STUDY_SET_HELP = "executor=local|ray, ray_address=HOST:PORT, device=cpu|cuda"
+
+
 @study_app.command("run")
 def study_run(
     ctx: typer.Context,
@@ -342,7 +345,7 @@ def study_run(
     workers: int = typer.Option(2, "--workers", help="parallel training processes, >= 1"),
     rule: str = typer.Option("", "--rule", help="fitted rule of the fitted arms (skipped without)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-    overrides: list[str] = typer.Option(None, "--set", help="executor=local|ray, ray_address=HOST:PORT"),
+    overrides: list[str] = typer.Option(None, "--set", help=STUDY_SET_HELP),
 ) -> None:
     """Train (or reuse) every cell of a study, test its claim, store the verdict; prints its tables."""
     start_worker_server(WORKER_MODULES)
@@ -350,8 +353,8 @@ def study_run(
 
     get_study(name)
     for item in overrides or []:
-        if item.partition("=")[0].strip() not in ("executor", "ray_address"):
-            raise UserError(f"--set {item!r}: study run takes executor=local|ray and ray_address=HOST:PORT")
+        if item.partition("=")[0].strip() not in ("executor", "ray_address", "device"):
+            raise UserError(f"--set {item!r}: study run takes {STUDY_SET_HELP}")
     fields = {"study": name, "budget": budget, "workers": workers, "rule": rule}
     request = apply_overrides(validate(StudyRun, fields, prefix="--"), overrides)
     path = run_study(request, store(ctx), progress=not quiet)

@@ -22,8 +22,14 @@ from bridge.experiments.studies import (
     NO_PAIRS,
     STUDIES,
     StudyRun,
+    at_budget,
+    budget_label,
+    cell_config,
     claims_rows,
+    get_study,
     latest_results,
+    plan,
+    plot_file,
     run_study,
 )
 from bridge.experiments.studies import tests_rows as per_test_rows  # 'test*' names would be collected
@@ -221,7 +227,6 @@ def test_a_killed_study_resumes_from_its_finished_cells(tmp_path):
 
 
 def test_arms_are_paired_by_seed_same_initial_weights_and_data_order():
-    from bridge.experiments.studies import cell_config, get_study
     from bridge.learning.data import load
     from bridge.learning.train import build
 
@@ -239,11 +244,22 @@ def test_arms_are_paired_by_seed_same_initial_weights_and_data_order():
     assert {cell_config(study, budget, "", (arm, 10, 0.05, 1)).seed for arm in nets} == {1}
 
 
+def test_a_study_run_on_the_gpu_is_labelled_and_kept_apart_from_the_cpu_one(tmp_path):
+    cpu, cuda = ({"name": "snn-depth", "budget": "full", "device": device} for device in ("cpu", "cuda"))
+    assert (budget_label(cpu), budget_label(cuda)) == ("full", "full cuda")
+    assert plot_file(cpu, "accuracy") != plot_file(cuda, "accuracy") == "snn-depth-full-cuda-accuracy.png"
+    study, budget, keys, configs = plan(StudyRun(study="snn-depth", budget="smoke"), Store(tmp_path))
+    # on the CPU (the default) every cell keeps the config, so the id, it was stored under before
+    assert configs == [cell_config(study, budget, "", key) for key in keys]
+    on_gpu = configs[0].model_copy(update={"device": "cuda"})
+    assert on_gpu.to_dict() != configs[0].to_dict()  # a GPU cell is a run of its own
+
+
 def test_a_test_without_pairs_reads_as_such_not_as_nan():
     nan = float("nan")
     empty = {"variant": "v", "condition": "", "treatment": "a", "baseline": "b", "effect": nan, "low": nan,
              "high": nan, "n": 0, "p": 1.0, "p_holm": 1.0, "verdict": "inconclusive"}
-    result = {"name": "s", "budget": "full", "verdicts": {"v": "inconclusive"}, "tests": [empty],
+    result = {"name": "s", "budget": "full", "device": "cpu", "verdicts": {"v": "inconclusive"}, "tests": [empty],
               "study": {"claim": "c", "source": "x"}}
     (claim,) = claims_rows([result])
     (row,) = per_test_rows([result])

@@ -6,6 +6,7 @@ import math
 
 import h5py
 import pytest
+import torch
 from test_layers import make_rule
 
 from bridge.cli import main
@@ -156,6 +157,9 @@ def test_sim_validation_fails_before_the_progress_bar(tmp_path, capsys):
     (["study", "run", "dale-ann", "--rule", "absent"], "has no fitted arm; run it without --rule"),
     (["study", "run", "dale-ann", "--set", "foo=1"], "study run takes executor=local|ray"),
     (["study", "run", "dale-ann", "--set", "executor=slurm"], "--set executor: Input should be 'local' or 'ray'"),
+    (["study", "run", "dale-ann", "--set", "device=tpu"], "--set device: Input should be 'cpu' or 'cuda'"),
+    pytest.param(["study", "run", "dale-ann", "--set", "device=cuda"], "torch sees no CUDA device",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
     (["compare", "--set", "executor=slurm"], "--set executor: Input should be 'local' or 'ray'"),
     (["study", "table", "--budget", "huge"], "--budget 'huge': choose one of smoke, quick, full"),
     (["study", "table", "-o", "/proc/nope/studies.md"], "/proc/nope/studies.md: cannot write there"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from bridge.core.store import Run, Store, atomic_output, check_writable, open_run, package_versions
 from bridge.core.tables import markdown_table, markdown_to_html
 from bridge.experiments.plots import sweep_plot
-from bridge.experiments.studies import TESTS_HEADERS, claims_rows, latest_results, tests_rows
+from bridge.experiments.studies import TESTS_HEADERS, budget_label, claims_rows, latest_results, tests_rows
 from bridge.fitting.rules import list_rules, rule_table
 
 STYLE = """
@@ -112,17 +112,18 @@ def claims_section(store: Store) -> tuple[str, str, list[dict]]:
         return ("<p>No studies in this store: run <code>homeobridge study run NAME</code>.</p>", "", [])
     rows, sections = [], []
     for result in results:
-        anchor = f"study-{result['name']}-{result['budget']}"
+        label = budget_label(result)
+        anchor = f"study-{result['name']}-{label.replace(' ', '-')}"
         for (variant, claim_verdict), row in zip(result["verdicts"].items(), claims_rows([result])):
             rows.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
                 row[1], row[2])) + f"<td><b>{html.escape(claim_verdict)}</b> ({html.escape(variant)})</td>"
-                f"<td>{html.escape(row[6])}</td><td>{html.escape(result['budget'])}</td>"
+                f"<td>{html.escape(row[6])}</td><td>{html.escape(label)}</td>"
                 f'<td><a href="#{anchor}">{html.escape(result["name"])}</a></td></tr>')
         plots = "".join(f"<h4>{name}</h4>" + _img(_study_plot(result, name), name) for name in result["plots"])
         cells = ", ".join(f"{c['arm']}/{_value(c['value'])}/{c['lr']:g}/s{c['seed']}: {c['run_id']}"
                           for c in result["cells"])
         sections.append(
-            f'<h3 id="{anchor}">{html.escape(result["name"])} ({html.escape(result["budget"])})</h3>'
+            f'<h3 id="{anchor}">{html.escape(result["name"])} ({html.escape(label)})</h3>'
             f"<p>{html.escape(result['study']['claim'])}</p><p class=muted>Criterion: "
             f"{html.escape(result['study']['criterion'])}. Study run <code>{result['run_id']}</code>, "
             f"{len(result['cells'])} training runs, {result['wall_seconds'] / 60:.1f} min.</p>"

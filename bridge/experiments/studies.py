@@ -46,7 +46,7 @@ from bridge.experiments.statistics import (
     paired_effect,
     verdict,
 )
-from bridge.learning.train import TrainConfig, load_history, load_train_rule, run_inputs
+from bridge.learning.train import TrainConfig, load_history, load_train_rule, resolve_device, run_inputs
 
 STUDY_KIND = "studies"
 BUDGETS = ("smoke", "quick", "full")
@@ -569,6 +569,7 @@ class StudyRun(Config):
     workers: PositiveInt = 2
     executor: Literal[EXECUTORS] = "local"
     ray_address: str = ""
+    device: Literal["cpu", "cuda"] = "cpu"
 
 
 # ---- analyses: per-seed values of each arm under each condition -------------------------------
@@ -714,9 +715,11 @@ def plan(request: StudyRun, store: Store) -> tuple[Study, Budget, list[tuple], l
     study = at_budget(get_study(request.study), request.budget)
     if request.rule and not study.uses_rule:
         raise UserError(f"--rule {request.rule}: study {study.name} has no fitted arm; run it without --rule")
+    resolve_device(request.device)  # --set device=cuda without a CUDA device fails here, before any work
     budget = study.budgets[request.budget]
     keys = cell_keys(study, budget, request.rule)
-    configs = [cell_config(study, budget, request.rule, key) for key in keys]
+    configs = [cell_config(study, budget, request.rule, key).model_copy(update={"device": request.device})
+               for key in keys]
     for config in {c.norm: c for c in configs}.values():
         rule = load_train_rule(config, store)
         if rule is not None and not rule.model.startswith(study.rule_model):
@@ -748,7 +751,8 @@ def run_study(request: StudyRun, store: Store, progress: bool = True) -> Path:
     if study.analysis == "information":
         tests.insert(0, _information_sim(budget, store))
     verdicts = judge(tests, study.sign, study.negligible)
-    identity = {"study": describe(study), "budget": request.budget, "rule": request.rule}
+    identity = {"study": describe(study), "budget": request.budget, "rule": request.rule,
+                **({"device": request.device} if request.device != "cpu" else {})}
     inputs = {"rules": {}, "data": run_inputs(configs[0], None)["data"]}
     for config in configs:
         inputs["rules"].update(run_inputs(config, load_train_rule(config, store))["rules"])
@@ -776,13 +780,20 @@ def latest_results(store: Store, budget: str | None = None) -> list[dict]:
             result = {"name": run.name, "budget": str(run.h5.attrs["budget"]), "run_id": run.run_id,
                       "path": str(run.path), "finished": run.finished, "wall_seconds": run.wall_seconds,
                       "study": run.config["study"], "rule": run.config.get("rule", ""),
+                      "device": run.config.get("device", "cpu"),
                       "tests": json.loads(run.h5.attrs["tests"]), "verdicts": json.loads(run.h5.attrs["verdicts"]),
                       "cells": json.loads(run.h5.attrs["cells"]), "plots": sorted(run.h5.get("plots", {}))}
-        key = (result["name"], result["budget"])
+        key = (result["name"], result["budget"], result["device"])
         if key not in newest or result["finished"] >= newest[key]["finished"]:
             newest[key] = result
     order = list(STUDIES)
-    return sorted(newest.values(), key=lambda r: (order.index(r["name"]) if r["name"] in order else 99, r["budget"]))
+    return sorted(newest.values(), key=lambda r: (order.index(r["name"]) if r["name"] in order else 99,
+                                                  r["budget"], r["device"]))
+
+
+def budget_label(result: dict) -> str:
+    """The budget of a stored study result, with its device where that is not the CPU ("full cuda")."""
+    return result["budget"] if result["device"] == "cpu" else f"{result['budget']} {result['device']}"
 
 
 NO_PAIRS = "n/a: no seed with a value in both arms (a run that diverged has none)"
@@ -808,14 +819,14 @@ def claims_rows(results: list[dict]) -> list[list[Any]]:
             tests = [t for t in result["tests"] if t["variant"] == variant]
             effects = "; ".join(f"{t['treatment']} vs {t['baseline']}"
                                 f"{' @ ' + t['condition'] if t['condition'] else ''}: {_effect(t)}" for t in tests)
-            rows.append([result["name"], result["study"]["claim"], result["study"]["source"], result["budget"],
+            rows.append([result["name"], result["study"]["claim"], result["study"]["source"], budget_label(result),
                          variant, f"**{claim_verdict_}**", effects])
     return rows
 
 
 def tests_rows(results: list[dict]) -> list[list[Any]]:
     """One row per test: effect, 95% CI, n, p, Holm p and verdict."""
-    return [[r["name"], r["budget"], t["variant"], t["condition"] or "-", f"{t['treatment']} - {t['baseline']}",
+    return [[r["name"], budget_label(r), t["variant"], t["condition"] or "-", f"{t['treatment']} - {t['baseline']}",
              _mean(t), _interval(t), t["n"], f"{t['p']:.3g}",
              f"{t['p_holm']:.3g}", t["verdict"]] for r in results for t in r["tests"]]
 
@@ -839,16 +850,22 @@ def study_table(results: list[dict], plots_dir: Path | None = None) -> str:
         diverged = sum(c["status"] != "ok" for c in cells)
         rule = f" --rule {result['rule']}" if result["rule"] else ""
         training = sum(c.get("seconds", 0.0) for c in cells) / 60
-        parts.append(f"### {result['name']} ({result['budget']})\n\nCriterion: {result['study']['criterion']}. "
+        device = f" --set device={result['device']}" if result["device"] != "cpu" else ""
+        parts.append(f"### {result['name']} ({budget_label(result)})\n\nCriterion: {result['study']['criterion']}. "
                      f"Metric: {result['study']['metric']}. {len(cells)} training runs ({diverged} diverged), "
                      f"{training:.0f} min of training summed over them, this study run "
                      f"{result['wall_seconds'] / 60:.1f} min (cells already in the store are reused), "
                      f"study run `{result['run_id']}`, "
-                     f"command `homeobridge study run {result['name']} --budget {result['budget']}{rule}`.")
+                     f"command `homeobridge study run {result['name']} --budget {result['budget']}{rule}{device}`.")
         if plots_dir is not None:
-            parts += [f"![{name}]({plots_dir.name}/{result['name']}-{result['budget']}-{name}.png)"
+            parts += [f"![{name}]({plots_dir.name}/{plot_file(result, name)})"
                       for name in result["plots"]]
     return "\n\n".join(parts) + "\n"
+
+
+def plot_file(result: dict, plot: str) -> str:
+    """The file name of one of a result's plots: ``<study>-<budget>[-<device>]-<plot>.png``."""
+    return f"{result['name']}-{budget_label(result).replace(' ', '-')}-{plot}.png"
 
 
 def export_study_plots(store: Store, results: list[dict], folder: Path) -> list[Path]:
@@ -858,7 +875,7 @@ def export_study_plots(store: Store, results: list[dict], folder: Path) -> list[
     for result in results:
         with open_run(result["path"], STUDY_KIND) as run:
             for name in result["plots"]:
-                path = folder / f"{result['name']}-{result['budget']}-{name}.png"
+                path = folder / plot_file(result, name)
                 path.write_bytes(run.array(f"plots/{name}").tobytes())
                 written.append(path)
     return written
