@@ -22,7 +22,6 @@ from bridge.experiments.studies import (
     NO_PAIRS,
     STUDIES,
     StudyRun,
-    at_budget,
     budget_label,
     cell_config,
     claims_rows,
