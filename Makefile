@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 FASHION := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup data demo test test-all bench lint clean studies-doc
+.PHONY: setup data demo test test-all bench bench-gpu lint clean studies-doc
 
 setup: $(STAMP) data
 
@@ -42,6 +42,10 @@ test-all: setup
 # every benchmark's ratio beside its target (PASS/MISS); writes docs/performance.md
 bench: setup
 	cd bench && ../$(PY) all.py -o ../docs/performance.md
+
+# the GPU rows alone (bench_gpu: needs CUDA), on a GPU machine; writes docs/performance-gpu.md
+bench-gpu: setup
+	cd bench && ../$(PY) all.py --only bench_gpu -o ../docs/performance-gpu.md
 
 # docs/studies.md and its plots, generated from the full-budget study results in ./results
 studies-doc: setup
