@@ -1,4 +1,4 @@
-"""The GPU path (device cuda), run by ``make bench`` where torch sees a CUDA device; skipped without.
+"""The GPU path (device cuda): ``make bench-gpu`` (and ``make bench``) where torch sees a CUDA device; skipped without.
 
 Every layer ratio of ``bench_layers`` and ``bench_spiking`` and the training-loop ratios of
 ``bench_train_loop`` on the GPU (fewer, shorter timing rounds: the GPU is the machine's own);
@@ -16,7 +16,7 @@ import torch
 from _timing import Ratio, print_rows
 from bench_layers import CONV_SHAPE, SHAPES, layer_ratios
 from bench_spiking import ratios as spiking_ratios
-from bench_train_loop import _ignore, _timed, loop_ratio
+from bench_train_loop import loop_ratio, no_progress, timed
 
 from bridge.learning.data import fashion_mnist_dir, load
 from bridge.learning.train import TrainConfig, build, make_optimizer, train_epoch
@@ -30,9 +30,12 @@ def epoch_seconds(config: TrainConfig, epochs: int = 2) -> float:
     data = load(config.dataset).subset(config.n_train, 100).to(config.device)
     net = build(config, data).to(config.device)
     optimizer, generator = make_optimizer(config, net), torch.Generator().manual_seed(0)
-    run = lambda: train_epoch(net, optimizer, data, config.batch_size, generator, config.grad_samples, _ignore)  # noqa: E731
+
+    def run() -> None:
+        train_epoch(net, optimizer, data, config.batch_size, generator, config.grad_samples, no_progress)
+
     run()
-    return min(_timed(run, config.device) for _ in range(epochs))
+    return min(timed(run, config.device) for _ in range(epochs))
 
 
 def mlp_epochs() -> list[Ratio]:

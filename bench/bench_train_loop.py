@@ -33,7 +33,7 @@ def minimal_epoch(net, optimizer, x, y, batch_size, generator) -> None:
         optimizer.step()
 
 
-def _timed(fn, device: str = "cpu") -> float:
+def timed(fn, device: str = "cpu") -> float:
     """Seconds of one call, the device's queued work included."""
     start = time.perf_counter()
     fn()
@@ -54,18 +54,18 @@ def loop_ratio(name: str, batch_size: int, n_train: int, rounds: int = 4, device
     ours_gen, minimal_gen = (torch.Generator().manual_seed(0) for _ in range(2))
     loops = {
         "minimal": lambda: minimal_epoch(minimal, minimal_opt, data.x_train, data.y_train, batch_size, minimal_gen),
-        "ours": lambda: train_epoch(ours, ours_opt, data, batch_size, ours_gen, config.grad_samples, _ignore),
+        "ours": lambda: train_epoch(ours, ours_opt, data, batch_size, ours_gen, config.grad_samples, no_progress),
     }
     best = dict.fromkeys(loops, float("inf"))
     for round_ in range(rounds):
         for key in (("minimal", "ours") if round_ % 2 == 0 else ("ours", "minimal")):
-            best[key] = min(best[key], _timed(loops[key], device))
+            best[key] = min(best[key], timed(loops[key], device))
     bench = "train loop" if device == "cpu" else f"train loop {device}"
     return Ratio(bench, f"train_epoch / minimal loop, batch {batch_size}", best["ours"] / best["minimal"],
                  1.05, detail=f"{name}, {n_train} images, norm {norm}: {best['ours']:.3f} / {best['minimal']:.3f} s")
 
 
-def _ignore(steps: int) -> None:
+def no_progress(steps: int) -> None:
     """The progress callback train_epoch calls (a no-op here)."""
 
 

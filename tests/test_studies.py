@@ -247,9 +247,9 @@ def test_a_study_run_on_the_gpu_is_labelled_and_kept_apart_from_the_cpu_one(tmp_
     cpu, cuda = ({"name": "snn-depth", "budget": "full", "device": device} for device in ("cpu", "cuda"))
     assert (budget_label(cpu), budget_label(cuda)) == ("full", "full cuda")
     assert plot_file(cpu, "accuracy") != plot_file(cuda, "accuracy") == "snn-depth-full-cuda-accuracy.png"
-    study, budget, keys, configs = plan(StudyRun(study="snn-depth", budget="smoke"), Store(tmp_path))
-    # on the CPU (the default) every cell keeps the config, so the id, it was stored under before
-    assert configs == [cell_config(study, budget, "", key) for key in keys]
+    for name in STUDIES:  # on the CPU (the default) every cell keeps the config, so the id, it had before
+        study, budget, keys, configs = plan(StudyRun(study=name, budget="smoke"), Store(tmp_path))
+        assert configs == [cell_config(study, budget, "", key) for key in keys], name
     on_gpu = configs[0].model_copy(update={"device": "cuda"})
     assert on_gpu.to_dict() != configs[0].to_dict()  # a GPU cell is a run of its own
 

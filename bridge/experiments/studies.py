@@ -561,7 +561,9 @@ def cell_config(study: Study, budget: Budget, rule: str, key: tuple) -> TrainCon
 
 
 class StudyRun(Config):
-    """What ``study run`` runs: the study, its budget and the fitted rule of the fitted arm."""
+    """What ``study run`` runs: the study, its budget and the fitted rule of the fitted arm; where
+    (workers, executor, and ``device``: a study on ``cuda`` trains cells of its own, stored apart
+    from the CPU ones, and its result is labelled with the device)."""
 
     study: str
     budget: Literal[BUDGETS] = "smoke"
