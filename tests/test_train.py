@@ -21,6 +21,7 @@ from bridge.learning.train import (
     HISTORY_KEYS,
     TrainConfig,
     load_train_rule,
+    run_inputs,
     run_training,
     shuffled_batches,
     train,
@@ -220,6 +221,24 @@ def test_fitted_online_spiking_rule_trains_at_batch_one(tmp_path):
     assert history["status"] == "ok" and history["test_accuracy"][-1] > 0.3
     thresholds = history["spike_health"][..., HEALTH_STATS.index("threshold_mean")]
     assert np.all(np.abs(thresholds - 1) > 1e-3)  # the homeostatic thresholds moved from 1
+
+
+def test_spiking_fitted_affine_learns_its_gamma_beta_and_is_never_a_run_of_the_plain_fitted_net(rule_store):
+    """``fitted:<rule>+affine`` puts a learned per-unit gamma, beta (one per block, shared over the
+    time steps) after the spiking current normaliser; revision 1 of this net dropped them, so its
+    inputs carry ``net_revision`` 2 and no run of the old net is found for it."""
+    affine = _digits(neuron="spiking", norm="fitted:hand-lif+affine", time_steps=6, epochs=1)
+    plain = affine.model_copy(update={"norm": "fitted:hand-lif"})
+    weights = {c.norm: run_training(c, load_train_rule(c, rule_store), progress=False)["weights"]
+               for c in (affine, plain)}
+    learned = [k for k in weights[affine.norm] if ".norm." in k and k.endswith(("gamma", "beta"))]
+    assert sorted({k.split(".norm.")[0] for k in learned}) == ["blocks.0", "blocks.1"]
+    assert all(not np.allclose(weights[affine.norm][k], 1 if k.endswith("gamma") else 0) for k in learned)
+    assert not any(".norm." in k and k.endswith(("gamma", "beta")) for k in weights[plain.norm])
+    rule = load_train_rule(affine, rule_store)
+    assert run_inputs(affine, rule)["net_revision"] == 2 and "net_revision" not in run_inputs(plain, rule)
+    with pytest.raises(ValueError, match="unknown norm 'fitted-online:hand-lif\\+affine'"):
+        _digits(neuron="spiking", norm="fitted-online:hand-lif+affine")
 
 
 @needs_fashion

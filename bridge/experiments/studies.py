@@ -345,7 +345,8 @@ STUDIES: dict[str, Study] = {study.name: study for study in [
         metric="test accuracy after the last epoch (each arm at its best learning rate of the grid); health: the "
                "fraction of silent hidden units (no spike on any probe image), mean over hidden layers",
         criterion="homeostasis (homeostatic: lif-ip compressed to the net's steps; fitted: the fitted lif-ip rule's "
-                  "equilibrium current normaliser; fitted+affine: the same with BNTT's learned gamma, beta; "
+                  "equilibrium current normaliser; fitted+affine: the same followed by a learned per-unit gamma, beta, "
+                  "shared over the time steps as the normaliser is (BNTT's are per step); "
                   "fitted-online: the fitted rule run online, one step = 10 ms) "
                   "minus none > 0 at depths 6 and 8, Holm-adjusted p < 0.05, each declared arm its own test; "
                   "refuted if reversed or the 95% CI lies within +/-0.005. BNTT minus none tested alike as the "

@@ -33,7 +33,8 @@ rule and time constants in a :class:`HomeostaticLeaky`, one time step = ``spike_
 map as a :class:`FittedHomeostasis` normaliser of each neuron's synaptic current, gain =
 c sigma^-p and bias = d - s gain mu from running statistics, before a plain Leaky neuron:
 the rule's biological time constants of tens of milliseconds and 10 Hz target do not fit a
-net of ``time_steps`` steps, its normalisation does). Spiking nets rate-code their input (a
+net of ``time_steps`` steps, its normalisation does; ``+affine`` adds the learned per-unit
+gamma, beta after it, shared over the time steps as the normaliser is). Spiking nets rate-code their input (a
 Bernoulli spike per pixel per step with probability equal to the pixel value) for
 ``time_steps`` steps; the readout is the output layer's spike count (``"count"``) or its mean
 membrane potential (``"membrane"``).
@@ -80,7 +81,7 @@ RATE_NORMS = ("none", "bn", "bn-noaffine", "ln", "wn", *IP_NORMS, *(n + AFFINE f
               "scaling", "oja", "dale", "dale-uncorrected", "column-ei", "fitted:<rule>", "fitted:<rule>+affine")
 EI_NORMS = ("dale", "dale-uncorrected", "column-ei")  # whole nets of sign-constrained layers (MLPs)
 SPIKING_NORMS = ("none", "bn", "ip", "homeostatic", "adaptive-threshold", "fitted:<rule>",
-                 "fitted-online:<rule>")
+                 "fitted:<rule>+affine", "fitted-online:<rule>")
 FITTED_PREFIXES = {"rate": ("fitted:",), "spiking": ("fitted:", "fitted-online:")}
 READOUTS = ("count", "membrane")
 
@@ -93,12 +94,19 @@ def fitted_rule_name(norm: str) -> str | None:
     return None
 
 
+def net_revision(neuron: str, norm: str) -> int:
+    """The revision of the network a (neuron, norm) builds: 1, or 2 for a spiking
+    ``fitted:<rule>+affine`` net, whose revision 1 dropped the learned affine (it built the plain
+    ``fitted:<rule>`` net). Above 1 it joins a run's inputs, so no run of the older net is reused."""
+    return 2 if neuron == "spiking" and norm.startswith("fitted:") and norm.endswith(AFFINE) else 1
+
+
 def norm_problem(neuron: str, norm: str) -> str | None:
     """Why ``norm`` is not a normalisation of ``neuron`` nets, or None when it is one."""
     known = RATE_NORMS if neuron == "rate" else SPIKING_NORMS
-    fitted = norm.removesuffix(AFFINE) if neuron == "rate" else norm
+    fitted = norm.removesuffix(AFFINE)
     named = any(fitted.startswith(p) and len(fitted) > len(p) for p in FITTED_PREFIXES[neuron])
-    if norm in known or named:
+    if norm in known or (named and (fitted == norm or fitted.startswith("fitted:"))):
         return None
     return f"unknown norm {norm!r} for {neuron} nets; choose one of {', '.join(known)}"
 
@@ -288,7 +296,7 @@ def _spiking_norm(norm: str, width: int, time_steps: int, bntt: type, rule: Rule
         fitted = _fitted_rule(norm, rule)
         if fitted.kind == "scaling":
             raise UserError(f"norm {norm!r}: scaling rules are for rate nets")
-        shared = FittedHomeostasis.from_rule(fitted, width, transfer_name="identity")
+        shared = FittedHomeostasis.from_rule(fitted, width, transfer_name="identity", affine=norm.endswith(AFFINE))
         return nn.ModuleList([shared] * time_steps)
     return None
 

@@ -52,6 +52,7 @@ from bridge.learning.nets import (
     READOUTS,
     fitted_rule_name,
     make_net,
+    net_revision,
     norm_problem,
 )
 from models.information import information_potential
@@ -152,9 +153,12 @@ def load_train_rule(config: TrainConfig, store: Store) -> Rule | None:
 
 def run_inputs(config: TrainConfig, rule: Rule | None) -> dict:
     """Everything besides the config that changes a run's numbers: the rule's content hash and
-    the data set's identity (file names, sizes, sha256)."""
+    the data set's identity (file names, sizes, sha256), and the net's revision where its
+    construction was corrected after runs were stored (``nets.net_revision``)."""
     rules = {rule.name: rule.content_hash()} if rule is not None else {}
-    return {"rules": rules, "data": dataset_identity(config.dataset)}
+    revision = net_revision(config.neuron, config.norm)
+    corrected = {"net_revision": revision} if revision > 1 else {}
+    return {"rules": rules, "data": dataset_identity(config.dataset), **corrected}
 
 
 def run_path(config: TrainConfig, rule: Rule | None) -> tuple[str, str, dict, dict]:
