@@ -27,23 +27,29 @@ def best_times(candidates: dict[str, Callable[[], object]], rounds: int = 7,
 @dataclass(frozen=True)
 class Ratio:
     """One row of ``make bench``: ``value`` against ``target`` (an upper bound unless
-    ``at_least``), with what was measured against what."""
+    ``at_least``), with what was measured against what. A row without a target is a reference
+    (what the machine allows), printed beside the targets and not counted among them."""
 
     bench: str
     name: str
     value: float
-    target: float
+    target: float | None
     at_least: bool = False
     detail: str = ""
     unit: str = "x"
 
     @property
     def passed(self) -> bool:
+        if self.target is None:
+            return True
         return self.value >= self.target if self.at_least else self.value <= self.target
 
     def cells(self) -> list[str]:
+        value = f"{self.value:.3g}{self.unit}"
+        if self.target is None:
+            return [self.bench, self.name, value, "-", "reference", self.detail]
         bound = ">=" if self.at_least else "<="
-        return [self.bench, self.name, f"{self.value:.3g}{self.unit}", f"{bound} {self.target:g}{self.unit}",
+        return [self.bench, self.name, value, f"{bound} {self.target:g}{self.unit}",
                 "PASS" if self.passed else "MISS", self.detail]
 
 

@@ -6,25 +6,40 @@ command (process start-up, data loading, training, HDF5 writes, the analysis and
 2 workers >= 1.8x the cells per minute of 1. A second row times the cell phase alone (from the
 first cell's start to the last one's end, read from the runs' own start and finish times): how
 well the cells themselves scale, apart from the command's fixed start-up and analysis, which
-the detail column gives in seconds. Skipped without Fashion-MNIST.
+the detail column gives in seconds.
+
+A third row, a reference, measures what this machine allows at all: the study's first cells
+trained in-process (no executor, no store), by two processes at once on one thread each against
+one process on two threads (what one worker gets). No executor can scale past it.
+
+Single runs on this virtual machine vary by up to ~25%, so each measure is the best of
+``ROUNDS`` interleaved rounds. Skipped without Fashion-MNIST.
 
     .venv/bin/python bench/bench_throughput.py
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import torch
 from _process import run_measured
 from _timing import Ratio, print_rows
 
 from bridge.core.store import Store, open_run
+from bridge.experiments.studies import StudyRun, plan
 from bridge.learning.data import fashion_mnist_dir
+from bridge.learning.train import run_training
 
 STUDY, CELLS = "shaw-lr-robustness", 84
+CEILING_CELLS = 12  # per process, in-process: the study's first cells
+ROUNDS = 3
 
 
 def _cell_span(results: str) -> tuple[float, float]:
@@ -47,10 +62,46 @@ def _phases(workers: int) -> tuple[float, float, float]:
     return wall, last - first, wall - (last - first)
 
 
+def _train_cells_in_process(threads: int) -> None:
+    """Print the seconds this process takes to train the study's first cells on ``threads``
+    threads, after its imports, the data load and one untimed cell (the first optimizer imports
+    torch._dynamo, seconds; the executor's workers have it from their fork server)."""
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as results:
+        warm_up, *configs = plan(StudyRun(study=STUDY, budget="quick"), Store(Path(results)))[3][:CEILING_CELLS + 1]
+    run_training(warm_up, progress=False)
+    start = time.perf_counter()
+    for config in configs:
+        run_training(config, progress=False)
+    print(time.perf_counter() - start)
+
+
+def _concurrent_seconds(processes: int, threads: int) -> float:
+    """The mean over ``processes`` processes started together of each one's training seconds."""
+    started = [subprocess.Popen([sys.executable, __file__, "--cells", str(threads)], stdout=subprocess.PIPE,
+                                text=True) for _ in range(processes)]
+    return sum(float(p.communicate()[0].split()[-1]) for p in started) / processes
+
+
+def _best_of_rounds(measures: dict[str, Callable[[], tuple[float, ...]]]) -> dict[str, tuple[float, ...]]:
+    """Each measure's smallest result (by its first number) over ``ROUNDS`` interleaved rounds."""
+    best: dict[str, tuple[float, ...]] = {}
+    for _ in range(ROUNDS):
+        for name, measure in measures.items():
+            result = measure()
+            best[name] = min(best.get(name, result), result)
+    return best
+
+
 def ratios() -> list[Ratio]:
     if fashion_mnist_dir() is None:
         return []
-    (one, one_cells, one_fixed), (two, two_cells, two_fixed) = _phases(1), _phases(2)
+    best = _best_of_rounds({"one": lambda: _phases(1), "two": lambda: _phases(2),
+                            "two threads": lambda: (_concurrent_seconds(1, 2),),
+                            "one thread": lambda: (_concurrent_seconds(1, 1),),
+                            "two processes": lambda: (_concurrent_seconds(2, 1),)})
+    (one, one_cells, one_fixed), (two, two_cells, two_fixed) = best["one"], best["two"]
+    (one_worker,), (alone,), (each,) = best["two threads"], best["one thread"], best["two processes"]
     per_minute = CELLS * 60
     return [
         Ratio("throughput", "2 workers / 1 worker, cells per minute", one / two, 1.8, at_least=True,
@@ -59,8 +110,14 @@ def ratios() -> list[Ratio]:
         Ratio("throughput", "2 workers / 1 worker, cell phase", one_cells / two_cells, 1.8, at_least=True,
               detail=f"cells {one_cells:.1f} / {two_cells:.1f} s; start-up and analysis {one_fixed:.1f} / "
                      f"{two_fixed:.1f} s"),
+        Ratio("throughput", "machine ceiling: 2 processes x 1 thread / 1 process x 2 threads", 2 * one_worker / each,
+              None, detail=f"{CEILING_CELLS} quick cells in-process: {one_worker:.2f} s on two threads, "
+                           f"{alone:.2f} s on one, {each:.2f} s each when two one-thread processes run at once"),
     ]
 
 
 if __name__ == "__main__":
-    print_rows(ratios())
+    if sys.argv[1:2] == ["--cells"]:
+        _train_cells_in_process(int(sys.argv[2]))
+    else:
+        print_rows(ratios())

@@ -29,7 +29,7 @@ from bridge.core.workers import start_worker_server
 # seconds to import): `--help` and the light commands start at once, and a command that trains
 # in workers starts their fork server first, so that it imports the training code while this
 # process imports the rest.
-WORKER_MODULES = ("bridge.cli", "bridge.experiments.executor")
+WORKER_MODULES = ("bridge.cli", "bridge.experiments.executor", "torch._dynamo")  # executor.WORKER_PRELOAD's
 
 ENV_RESULTS = "HOMEOBRIDGE_RESULTS"
 

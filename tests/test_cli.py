@@ -4,12 +4,16 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bridge.cli import WORKER_MODULES
 from bridge.core.store import Stopwatch, Store
+from bridge.core.workers import worker_context
+from bridge.experiments.executor import WORKER_PRELOAD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +25,19 @@ def homeobridge(*args: str, results: Path | None = None) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env,
     )
+
+
+def _imported(module: str) -> bool:
+    return module in sys.modules
+
+
+def test_workers_start_with_what_a_first_cell_would_import():
+    """The fork server imports the training code and torch._dynamo (which torch.optim imports on a
+    process's first optimizer: seconds), so no worker's first cell pays for them; the command
+    line's server preloads the same."""
+    assert set(WORKER_PRELOAD) <= set(WORKER_MODULES) and "torch._dynamo" in WORKER_PRELOAD
+    with ProcessPoolExecutor(max_workers=1, mp_context=worker_context(WORKER_PRELOAD)) as pool:
+        assert list(pool.map(_imported, WORKER_PRELOAD)) == [True] * len(WORKER_PRELOAD)
 
 
 def assert_user_error(result: subprocess.CompletedProcess, fragment: str) -> None:

@@ -40,6 +40,10 @@ from bridge.learning.train import (
 )
 
 EXECUTORS = ("local", "ray")
+# What the fork server imports before it forks workers: the training code, and torch._dynamo, which
+# torch.optim imports on a process's first optimizer (2-4 s here); imported once in the server, not
+# in every worker's first cell.
+WORKER_PRELOAD = (__name__, "torch._dynamo")
 
 
 def _train_in_worker(train_cfg: TrainConfig, root: str, threads: int, rerun: bool) -> str:
@@ -82,7 +86,7 @@ def run_grid(planned: list[TrainConfig | str], workers: int, store: Store, progr
 
 def _execute(todo: list[TrainConfig], workers: int, store: Store, threads: int, rerun: bool,
              done: Callable[[], None], ray_address: str = "") -> None:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context((__name__,))) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(WORKER_PRELOAD)) as pool:
         pending = {pool.submit(_train_in_worker, c, str(store.root), threads, rerun) for c in todo}
         try:
             while pending:
