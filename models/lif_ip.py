@@ -112,20 +112,21 @@ def lif_ip_step(
     """
     p = params
     v, theta, gain, r, m, s2 = state
-    v = v + dt * (p.v_rest - v + gain * current) / p.tau_m
-    r_new = r - dt * r / p.tau_r
+    leak = dt / p.tau_m  # v + leak (v_rest - v + gain I) as (1 - leak) v + leak v_rest + leak gain I: three passes
+    v = torch.addcmul(v * (1 - leak) + leak * p.v_rest, gain, current, value=leak)
+    r_new = r * (1 - dt / p.tau_r)
     if plastic:
         r_mean = r.mean(0)
         theta, gain, m, s2 = (
             theta + dt * p.eta_theta * (r_mean - p.r_target) / p.r_target,
             gain + dt * p.eta_gain * gain * torch.clamp(m / p.r_target, 0, 1) * (1 - s2 / p.var_target),
             m + dt * (r_mean - m) / p.tau_avg,
-            s2 + dt * (((r - m) ** 2).mean(0) - s2) / p.tau_avg,
+            s2 + dt * ((r - m).square_().mean(0) - s2) / p.tau_avg,
         )
     spikes = spike_fn(v - theta)
     fired = spikes.detach()
-    v = v - fired * p.delta_v
-    r_new = r_new + fired / p.tau_r
+    v = torch.add(v, fired, alpha=-p.delta_v)
+    r_new = r_new.add_(fired, alpha=1 / p.tau_r)
     return spikes, LifIPState(v, theta, gain, r_new, m, s2)
 
 
