@@ -12,7 +12,17 @@ import h5py
 import numpy as np
 import pytest
 
-from bridge.core.store import SCHEMA_VERSION, Stopwatch, Store, StoreError, open_run, run_id
+from bridge.core.store import (
+    DIRTY,
+    SCHEMA_VERSION,
+    Stopwatch,
+    Store,
+    StoreError,
+    git_commit,
+    open_run,
+    run_id,
+    short_commit,
+)
 
 CONFIG = {"model": "rate-ip-triesch", "mu": [0.0, 0.5], "duration": 2.0}
 
@@ -150,3 +160,21 @@ def test_missing_dataset_is_a_store_error(good_run):
 def test_wrong_kind_is_a_store_error(good_run):
     with pytest.raises(StoreError, match="is a 'sims' run, expected 'train'"):
         open_run(good_run, "train")
+
+
+def test_the_recorded_commit_says_when_the_checkout_had_uncommitted_changes(tmp_path):
+    """A run made from edited code must not pass for a run of its commit: HEAD, then +dirty."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    assert git_commit.__wrapped__(tmp_path) == ""  # not a checkout
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("commit", "-q", "-m", "first")
+    clean = git_commit.__wrapped__(tmp_path)
+    assert len(clean) == 40 and not clean.endswith(DIRTY)
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit.__wrapped__(tmp_path) == clean + DIRTY
+    assert short_commit(clean + DIRTY) == clean[:10] + DIRTY and short_commit("") == "n/a"

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -91,15 +92,29 @@ def run_id(kind: str, name: str, config: dict, inputs: dict | None = None) -> st
     return content_hash(identity)[:16]
 
 
-def _git_commit() -> str:
+DIRTY = "+dirty"  # suffix of a recorded commit whose checkout had uncommitted changes to tracked files
+
+
+@functools.lru_cache(maxsize=4)
+def git_commit(folder: Path = Path(__file__).resolve().parent) -> str:
+    """HEAD of the checkout ``folder`` is in, with :data:`DIRTY` when tracked files differ from it;
+    "" outside a checkout. Read once per process: the code a process runs is the code it imported."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5)
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5,
-        )
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return ""
+        dirty = git("diff", "--quiet", "HEAD", "--").returncode == 1
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    return head.stdout.strip() + (DIRTY if dirty else "")
+
+
+def short_commit(commit: str) -> str:
+    """A recorded commit for a table or report: its first 10 hex digits (+dirty kept), or "n/a"."""
+    return commit[:10] + (DIRTY if commit.endswith(DIRTY) else "") if commit else "n/a"
 
 
 def _version(dist: str) -> str:
@@ -114,7 +129,7 @@ def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for dist in ("brian2", "torch", "snntorch", "numpy", "h5py", "homeobridge"):
         versions[dist] = _version(dist)
-    versions["git"] = _git_commit()
+    versions["git"] = git_commit()
     return versions
 
 

@@ -15,7 +15,7 @@ import html
 import json
 from pathlib import Path
 
-from bridge.core.store import Run, Store, atomic_output, check_writable, open_run, package_versions
+from bridge.core.store import Run, Store, atomic_output, check_writable, open_run, package_versions, short_commit
 from bridge.core.tables import markdown_table, markdown_to_html
 from bridge.experiments.plots import sweep_plot
 from bridge.experiments.studies import TESTS_HEADERS, budget_label, claims_rows, latest_results, tests_rows
@@ -169,7 +169,7 @@ def build_report(store: Store) -> str:
 <body>
 <h1>homeobridge report</h1>
 <p class=muted>Generated {generated} from <code>{html.escape(str(store.root.resolve()))}</code>
-by homeobridge {versions['homeobridge']} (git {versions['git'][:10] or 'n/a'}), brian2 {versions['brian2']},
+by homeobridge {versions['homeobridge']} (git {short_commit(versions['git'])}), brian2 {versions['brian2']},
 torch {versions['torch']}, snntorch {versions['snntorch']}.</p>
 <h2>Claims</h2>
 <p class=muted>Each claim of the seed papers tested under a protocol declared before its runs: arms
