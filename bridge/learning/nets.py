@@ -34,9 +34,9 @@ map as a :class:`FittedHomeostasis` normaliser of each neuron's synaptic current
 c sigma^-p and bias = d - s gain mu from running statistics, before a plain Leaky neuron:
 the rule's biological time constants of tens of milliseconds and 10 Hz target do not fit a
 net of ``time_steps`` steps, its normalisation does; ``+affine`` adds the learned per-unit
-gamma, beta after it, shared over the time steps as the normaliser is). Spiking nets rate-code their input (a
-Bernoulli spike per pixel per step with probability equal to the pixel value) for
-``time_steps`` steps; the readout is the output layer's spike count (``"count"``) or its mean
+gamma, beta after it, shared over the time steps as the normaliser is). Spiking nets rate-code
+their input (a Bernoulli spike per pixel per step with probability equal to the pixel value)
+for ``time_steps`` steps; the readout is the output layer's spike count (``"count"``) or its mean
 membrane potential (``"membrane"``).
 """
 
