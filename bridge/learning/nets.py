@@ -106,7 +106,8 @@ def norm_problem(neuron: str, norm: str) -> str | None:
     known = RATE_NORMS if neuron == "rate" else SPIKING_NORMS
     fitted = norm.removesuffix(AFFINE)
     named = any(fitted.startswith(p) and len(fitted) > len(p) for p in FITTED_PREFIXES[neuron])
-    if norm in known or (named and (fitted == norm or fitted.startswith("fitted:"))):
+    affine_allowed = fitted == norm or fitted.startswith("fitted:")  # +affine follows fitted:<rule> only
+    if norm in known or (named and affine_allowed):
         return None
     return f"unknown norm {norm!r} for {neuron} nets; choose one of {', '.join(known)}"
 
