@@ -5,8 +5,9 @@ why). Cells already complete in the store on today's inputs are reused; the rest
 two executors:
 
 - ``local`` (default): ``workers`` processes (forked from a fork server that has imported the
-  training code once: ``bridge.core.workers``), each with its share of the CPU threads and the
-  store passed by its root (fitted rules load from it);
+  training code once: ``bridge.core.workers``), each with its share of the cores this process
+  may use (``usable_cores``) as threads, and the store passed by its root (fitted rules load
+  from it);
 - ``ray``: each cell a Ray task (``num_cpus`` its share of the threads, ``num_gpus=1`` for a
   cell on CUDA) on the cluster at ``ray_address`` (or ``$RAY_ADDRESS``; none: a local Ray with
   ``workers`` x threads CPUs). The driver loads each cell's fitted rule and sends it with the
@@ -29,7 +30,7 @@ import torch
 from bridge.core.errors import UserError
 from bridge.core.progress import progress_bar
 from bridge.core.store import Stopwatch, Store
-from bridge.core.workers import worker_context
+from bridge.core.workers import usable_cores, worker_context
 from bridge.learning.train import (
     TrainConfig,
     existing_run,
@@ -72,7 +73,7 @@ def run_grid(planned: list[TrainConfig | str], workers: int, store: Store, progr
         raise UserError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     feasible = [c for c in planned if not isinstance(c, str)]
     todo = [c for c in feasible if rerun or existing_run(c, store) is None]
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cores() // workers)
     with progress_bar(progress) as bar:
         task = bar.add_task(label, total=len(feasible), completed=len(feasible) - len(todo))
         if todo:
