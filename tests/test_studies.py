@@ -24,6 +24,7 @@ from bridge.experiments.studies import (
     StudyRun,
     budget_label,
     cell_config,
+    cells_wall_minutes,
     claims_rows,
     get_study,
     latest_results,
@@ -165,7 +166,8 @@ def test_any_treatment_claims_hold_per_condition_if_one_rate_shows_them():
 @pytest.mark.parametrize("name", list(STUDIES))
 def test_each_study_runs_end_to_end_at_smoke_budget(tmp_path, name, capsys):
     assert main(["--results", str(tmp_path), "study", "run", name, "--budget", "smoke", "--quiet"]) == 0
-    assert "## Claims" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "## Claims" in out and "min of wall time with one or more of them training" in out
     (result,) = latest_results(Store(tmp_path), "smoke")
     study = STUDIES[name]
     assert result["name"] == name and result["verdicts"]
@@ -214,6 +216,16 @@ def test_a_study_refuses_a_rule_of_the_wrong_kind_before_any_work(tmp_path, caps
 
 
 @needs_fashion
+def test_a_study_wall_time_counts_overlapping_cells_once_and_not_the_gaps_between_sessions():
+    def cell(start: str, seconds: float) -> dict:
+        return {"started": f"2026-11-26T10:{start}+00:00", "seconds": seconds}
+
+    two_workers = [cell("00:00", 60), cell("00:30", 60), cell("00:40", 10)]  # 10:00:00-10:01:30
+    next_session = [cell("30:00", 30)]  # half an hour later
+    assert cells_wall_minutes(two_workers + next_session) == pytest.approx((90 + 30) / 60)
+    assert cells_wall_minutes([{"seconds": 60}]) is None  # a result stored before cells had their start
+
+
 def test_a_killed_study_resumes_from_its_finished_cells(tmp_path):
     kill_cli_after_runs(["study", "run", "shaw-lr-robustness", "--budget", "smoke", "--workers", "1", "--quiet"],
                         tmp_path, runs=3)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -761,7 +763,7 @@ def run_study(request: StudyRun, store: Store, progress: bool = True) -> Path:
         inputs["rules"].update(run_inputs(config, load_train_rule(config, store))["rules"])
     cells = [{"arm": k[0], "value": k[1], "lr": k[2], "seed": k[3], "run_id": histories[k]["run_id"],
               "status": histories[k]["status"], "accuracy": final_accuracy(histories[k]),
-              "seconds": histories[k]["run_seconds"]} for k in keys]
+              "started": histories[k]["run_started"], "seconds": histories[k]["run_seconds"]} for k in keys]
     plots = study_plots(study, histories, keys, budget.seeds, tests, plotted_lr(study, histories, budget.seeds))
     with store.write(STUDY_KIND, study.name, identity, budget.seeds[0], clock, inputs) as h5:
         h5.attrs.update(budget=request.budget, tests=json.dumps(tests), verdicts=json.dumps(verdicts),
@@ -853,10 +855,12 @@ def study_table(results: list[dict], plots_dir: Path | None = None) -> str:
         diverged = sum(c["status"] != "ok" for c in cells)
         rule = f" --rule {result['rule']}" if result["rule"] else ""
         training = sum(c.get("seconds", 0.0) for c in cells) / 60
+        wall = cells_wall_minutes(cells)
+        wall_text = f", {wall:.0f} min of wall time with one or more of them training" if wall is not None else ""
         device = f" --set device={result['device']}" if result["device"] != "cpu" else ""
         parts.append(f"### {result['name']} ({budget_label(result)})\n\nCriterion: {result['study']['criterion']}. "
                      f"Metric: {result['study']['metric']}. {len(cells)} training runs ({diverged} diverged), "
-                     f"{training:.0f} min of training summed over them, this study run "
+                     f"{training:.0f} min of training summed over them{wall_text}, this study run "
                      f"{result['wall_seconds'] / 60:.1f} min (cells already in the store are reused), "
                      f"study run `{result['run_id']}`, "
                      f"command `homeobridge study run {result['name']} --budget {result['budget']}{rule}{device}`.")
@@ -864,6 +868,21 @@ def study_table(results: list[dict], plots_dir: Path | None = None) -> str:
             parts += [f"![{name}]({plots_dir.name}/{plot_file(result, name)})"
                       for name in result["plots"]]
     return "\n\n".join(parts) + "\n"
+
+
+def cells_wall_minutes(cells: list[dict]) -> float | None:
+    """The minutes during which one or more of a study's cells was training: the length of the
+    union of their [started, started + seconds] intervals, so the study's wall time over every
+    session that trained it, without the gaps between sessions. None for a result stored before
+    cells recorded their start."""
+    if not cells or any("started" not in cell for cell in cells):
+        return None
+    spans = sorted((datetime.fromisoformat(cell["started"]).timestamp(), cell["seconds"]) for cell in cells)
+    covered, reached = 0.0, -math.inf
+    for start, seconds in spans:
+        covered += max(0.0, start + seconds - max(start, reached))
+        reached = max(reached, start + seconds)
+    return covered / 60
 
 
 def plot_file(result: dict, plot: str) -> str:

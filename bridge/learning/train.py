@@ -440,8 +440,8 @@ def write_training(config: TrainConfig, rule: Rule | None, history: dict, store:
 
 
 def load_history(path: Path) -> dict:
-    """The per-epoch history of a stored training run as numpy arrays, with its status, run id
-    and the seconds the whole run took (``run_seconds``)."""
+    """The per-epoch history of a stored training run as numpy arrays, with its status, run id,
+    when it started (``run_started``, ISO 8601) and the seconds it took (``run_seconds``)."""
     with open_run(path, TRAIN_KIND) as run:
         history = {key: run.array(f"history/{key}") for key in HISTORY_KEYS
                    if key not in LATER_HISTORY_KEYS or f"history/{key}" in run.h5}
@@ -451,6 +451,7 @@ def load_history(path: Path) -> dict:
             history["spike_health"] = run.array("history/spike_health")
         history["status"] = str(run.h5.attrs.get("status", "ok"))
         history["run_id"] = run.run_id
+        history["run_started"] = run.started
         history["run_seconds"] = run.wall_seconds
     return history
 
