@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -31,12 +30,10 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def run_measured(command: list[str], interval: float = 0.05, cores: set[int] | None = None) -> tuple[float, float]:
-    """(wall seconds, peak summed RSS of the process tree in GiB) of ``command``, run on the CPU
-    ``cores`` if given (its affinity, inherited by its children); it must succeed."""
-    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+def run_measured(command: list[str], interval: float = 0.05) -> tuple[float, float]:
+    """(wall seconds, peak summed RSS of the process tree in GiB) of ``command``; it must succeed."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=pin)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0
     while process.poll() is None:
         peak = max(peak, sum(_rss_bytes(pid) for pid in _tree(process.pid)))

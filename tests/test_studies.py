@@ -199,7 +199,7 @@ def test_shen_scaling_runs_with_a_fitted_brian2_scaling_rule(tmp_path, scaling_p
     assert {"effects", "accuracy", "unit_cv"} <= set(result["plots"])
     report = tmp_path / "report.html"
     assert main(["--results", str(tmp_path), "report", "-o", str(report)]) == 0  # a study on named settings
-    assert "fashion-mnist mlp" in report.read_text()
+    assert "fashion-mnist mlp" in report.read_text() and "min of wall time" in report.read_text()
 
 
 def test_a_study_refuses_a_rule_of_the_wrong_kind_before_any_work(tmp_path, capsys):

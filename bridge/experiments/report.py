@@ -18,7 +18,14 @@ from pathlib import Path
 from bridge.core.store import Run, Store, atomic_output, check_writable, open_run, package_versions, short_commit
 from bridge.core.tables import markdown_table, markdown_to_html
 from bridge.experiments.plots import sweep_plot
-from bridge.experiments.studies import TESTS_HEADERS, budget_label, claims_rows, latest_results, tests_rows
+from bridge.experiments.studies import (
+    TESTS_HEADERS,
+    budget_label,
+    cells_time,
+    claims_rows,
+    latest_results,
+    tests_rows,
+)
 from bridge.fitting.rules import list_rules, rule_table
 
 STYLE = """
@@ -126,7 +133,7 @@ def claims_section(store: Store) -> tuple[str, str, list[dict]]:
             f'<h3 id="{anchor}">{html.escape(result["name"])} ({html.escape(label)})</h3>'
             f"<p>{html.escape(result['study']['claim'])}</p><p class=muted>Criterion: "
             f"{html.escape(result['study']['criterion'])}. Study run <code>{result['run_id']}</code>, "
-            f"{len(result['cells'])} training runs, {result['wall_seconds'] / 60:.1f} min.</p>"
+            f"{len(result['cells'])} training runs, {cells_time(result['cells'])}.</p>"
             + markdown_to_html(markdown_table(TESTS_HEADERS, tests_rows([result]))) + plots
             + f"<details><summary>training runs (arm/value/lr/seed: run id)</summary><p class=muted>"
               f"{html.escape(cells)}</p></details>")

@@ -854,13 +854,10 @@ def study_table(results: list[dict], plots_dir: Path | None = None) -> str:
         cells = result["cells"]
         diverged = sum(c["status"] != "ok" for c in cells)
         rule = f" --rule {result['rule']}" if result["rule"] else ""
-        training = sum(c.get("seconds", 0.0) for c in cells) / 60
-        wall = cells_wall_minutes(cells)
-        wall_text = f", {wall:.0f} min of wall time with one or more of them training" if wall is not None else ""
         device = f" --set device={result['device']}" if result["device"] != "cpu" else ""
         parts.append(f"### {result['name']} ({budget_label(result)})\n\nCriterion: {result['study']['criterion']}. "
                      f"Metric: {result['study']['metric']}. {len(cells)} training runs ({diverged} diverged), "
-                     f"{training:.0f} min of training summed over them{wall_text}, this study run "
+                     f"{cells_time(cells)}, this study run "
                      f"{result['wall_seconds'] / 60:.1f} min (cells already in the store are reused), "
                      f"study run `{result['run_id']}`, "
                      f"command `homeobridge study run {result['name']} --budget {result['budget']}{rule}{device}`.")
@@ -868,6 +865,13 @@ def study_table(results: list[dict], plots_dir: Path | None = None) -> str:
             parts += [f"![{name}]({plots_dir.name}/{plot_file(result, name)})"
                       for name in result["plots"]]
     return "\n\n".join(parts) + "\n"
+
+
+def cells_time(cells: list[dict]) -> str:
+    """How long a study's cells trained: summed, and as wall time where the cells record their start."""
+    wall = cells_wall_minutes(cells)
+    return (f"{sum(c.get('seconds', 0.0) for c in cells) / 60:.0f} min of training summed over them"
+            + (f", {wall:.0f} min of wall time with one or more of them training" if wall is not None else ""))
 
 
 def cells_wall_minutes(cells: list[dict]) -> float | None:
