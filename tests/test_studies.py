@@ -215,7 +215,6 @@ def test_a_study_refuses_a_rule_of_the_wrong_kind_before_any_work(tmp_path, caps
     assert not (tmp_path / "train").exists()
 
 
-@needs_fashion
 def test_a_study_wall_time_counts_overlapping_cells_once_and_not_the_gaps_between_sessions():
     def cell(start: str, seconds: float) -> dict:
         return {"started": f"2026-11-26T10:{start}+00:00", "seconds": seconds}
@@ -226,6 +225,7 @@ def test_a_study_wall_time_counts_overlapping_cells_once_and_not_the_gaps_betwee
     assert cells_wall_minutes([{"seconds": 60}]) is None  # a result stored before cells had their start
 
 
+@needs_fashion
 def test_a_killed_study_resumes_from_its_finished_cells(tmp_path):
     kill_cli_after_runs(["study", "run", "shaw-lr-robustness", "--budget", "smoke", "--workers", "1", "--quiet"],
                         tmp_path, runs=3)
