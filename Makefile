@@ -47,9 +47,10 @@ bench: setup
 bench-gpu: setup
 	cd bench && ../$(PY) all.py --only bench_gpu -o ../docs/performance-gpu.md
 
-# docs/studies.md and its plots, generated from the full-budget study results in ./results
+# docs/studies.md, its JSON snapshot docs/studies.json, its plots and the README's findings,
+# generated from the full-budget study results in ./results
 studies-doc: setup
-	$(VENV)/bin/homeobridge study table --budget full --plots docs/studies -o docs/studies.md
+	$(VENV)/bin/homeobridge study table --budget full --plots docs/studies -o docs/studies.md --summary README.md
 
 lint: setup
 	$(VENV)/bin/ruff check bridge models sims tests bench

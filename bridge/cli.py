@@ -32,6 +32,10 @@ from bridge.core.workers import start_worker_server
 WORKER_MODULES = ("bridge.cli", "bridge.experiments.executor", "torch._dynamo")  # executor.WORKER_PRELOAD's
 
 ENV_RESULTS = "HOMEOBRIDGE_RESULTS"
+# The kinds of run the store holds (sims.KIND, rules.RULES_KIND, train.TRAIN_KIND, compare.COMPARE_KIND,
+# studies.STUDY_KIND; tests/test_user_errors.py checks they agree): named here so that `runs`
+# checks its argument without importing Brian2 or torch.
+RUN_KINDS = ("sims", "rules", "train", "compare", "studies")
 
 app = typer.Typer(
     help="homeobridge: biological homeostasis (Brian2) fitted to gain/bias rules, "
@@ -92,10 +96,12 @@ def info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=
 @app.command()
 def runs(
     ctx: typer.Context,
-    kind: str | None = typer.Argument(None, help="only runs of this kind (sims, rules, train, compare)"),
+    kind: str | None = typer.Argument(None, help=f"only runs of this kind ({', '.join(RUN_KINDS)})"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """A table of the complete runs in the results store; each unreadable file is named on stderr."""
+    if kind is not None and kind not in RUN_KINDS:
+        raise UserError(f"unknown run kind {kind!r}; choose one of {', '.join(RUN_KINDS)}")
     chosen = store(ctx)
     listed, problems = chosen.scan(kind)
     for problem in problems:
@@ -187,7 +193,7 @@ def demo(
     from bridge.experiments.demo import demo as run_demo
 
     config = apply_overrides(DemoConfig(), overrides)
-    result = run_demo(config, store(ctx), warn if as_json else console)
+    result = run_demo(config, store(ctx), warn if as_json else console, committed_catalogue())
     if as_json:
         print_json(result)
 
@@ -204,7 +210,17 @@ def report(
     chosen = Store(results) if results is not None else store(ctx)
     if not chosen.root.is_dir():
         raise UserError(f"{chosen.root}: no such results directory")
-    console.print(f"report: {write_report(chosen, output)}")
+    console.print(f"report: {write_report(chosen, output, committed_catalogue())}")
+
+
+CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "studies.json"  # the committed full-budget results
+
+
+def committed_catalogue() -> list:
+    """The committed study results (``docs/studies.json`` of this checkout; none in an installed copy)."""
+    from bridge.experiments.studies import read_snapshot
+
+    return read_snapshot(CATALOGUE)
 
 
 @app.command()
@@ -246,7 +262,8 @@ def rules(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 def export(
     ctx: typer.Context,
     source: str = typer.Argument(..., help="--to torch: a rule name in the store or a rule file; "
-                                           "--to nir: a trained spiking run's file"),
+                                           "--to nir: a trained spiking run (file path, run id or "
+                                           "unique prefix of one)"),
     to: str = typer.Option("torch", "--to", help="torch (a fitted rule as a layer) | nir (a trained spiking net)"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write"),
     units: int = typer.Option(128, "--units", help="number of units (width) of the layer, >= 1"),
@@ -257,12 +274,14 @@ def export(
     trained spiking net as a NIR graph (prints its nodes)."""
     from bridge.experiments.interchange import export_run, node_lines
     from bridge.fitting.rules import load_rule
+    from bridge.fitting.runs import resolve_run
     from bridge.learning.export import ExportConfig, export_torch
 
     config = validate(ExportConfig, {"to": to, "units": units, "mode": mode, "inputs": inputs}, prefix="--")
     check_writable(output)
     if config.to == "nir":
-        print("\n".join(node_lines(export_run(source, output, store(ctx)))))
+        run = resolve_run(source, store(ctx))  # a path, a run id or its unique prefix, as `fit` takes
+        print("\n".join(node_lines(export_run(run, output, store(ctx)))))
         return
     print("\n".join(export_torch(load_rule(source, store(ctx)), output, config)))
 
@@ -358,7 +377,7 @@ def study_run(
     fields = {"study": name, "budget": budget, "workers": workers, "rule": rule}
     request = apply_overrides(validate(StudyRun, fields, prefix="--"), overrides)
     path = run_study(request, store(ctx), progress=not quiet)
-    results = [r for r in latest_results(store(ctx), request.budget) if r["path"] == str(path)]
+    results = [r for r in latest_results(store(ctx), request.budget) if r.path == str(path)]
     print(study_table(results))
     console.print(f"study run: {path}")
 
@@ -371,26 +390,50 @@ def study_table_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of markdown"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write the markdown to this file"),
     plots: Path | None = typer.Option(None, "--plots", help="write the plots here and link them"),
+    summary: Path | None = typer.Option(None, "--summary", help="regenerate the findings section of this README "
+                                                                "(between its markers) from the full-budget results"),
 ) -> None:
-    """The claims and tests of the newest stored result of every study (generated, never typed)."""
-    from bridge.experiments.studies import BUDGETS, export_study_plots, latest_results, study_table
+    """The claims and tests of the newest stored result of every study (generated, never typed).
+    With -o, a JSON snapshot of the results is written beside the markdown (``<stem>.json``)."""
+    from bridge.experiments.studies import (
+        BUDGETS,
+        export_study_plots,
+        latest_results,
+        study_table,
+        with_findings,
+        write_snapshot,
+    )
 
     if budget is not None and budget not in BUDGETS:
         raise UserError(f"--budget {budget!r}: choose one of {', '.join(BUDGETS)}")
-    if output is not None:
-        check_writable(output)
+    for path in (output, summary):
+        if path is not None:
+            check_writable(path)
+    if summary is not None and not summary.is_file():
+        raise UserError(f"--summary {summary}: no such file")
     results = latest_results(store(ctx), budget)
     if as_json or not markdown:
-        print_json(results)
+        print_json([r.model_dump(exclude={"path"}) for r in results])
         return
+    if summary is not None:
+        try:
+            readme = with_findings(summary.read_text(encoding="utf-8"), results)
+        except ValueError as error:
+            raise UserError(f"--summary {summary}: {error}") from None
     if plots is not None:
-        export_study_plots(store(ctx), results, plots)
+        export_study_plots(results, plots)
     text = study_table(results, plots)
+    if summary is not None:
+        with atomic_output(summary) as tmp:
+            tmp.write_text(readme, encoding="utf-8")
+        console.print(f"findings: {summary}")
     if output is None:
         print(text)
         return
     with atomic_output(output) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    with atomic_output(output.with_suffix(".json")) as tmp:
+        write_snapshot(results, tmp)
     console.print(f"studies table: {output}")
 
 

@@ -28,9 +28,11 @@ class OjaParams:
 
 
 def oja_delta(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The subspace Oja update (y^T x - y^T y W) / batch for x (batch, in), y (batch, out), W (out, in)."""
+    """The subspace Oja update (y^T x - y^T y W) / batch for x (batch, in), y (batch, out), W (out, in),
+    computed as y^T (x - y W) / batch: two (batch x out x in) products, where (y^T y) W costs an
+    (out x out x in) one (12.8 M multiply-adds a step for a 784 -> 128 layer, against 0.2 M at batch 1)."""
     batch = x.shape[0]
-    return (y.T @ x - (y.T @ y) @ weight) / batch
+    return y.T @ (x - y @ weight) / batch
 
 
 INPUT_EQUATIONS = "x = x_in(t, i) : 1"

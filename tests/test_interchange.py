@@ -16,7 +16,7 @@ from bridge.core.store import Store
 from bridge.experiments.interchange import NIR_DT, NirNet, lif_names, rate_code, spiking_graph, write_nir
 from bridge.fitting.rules import save_rule
 from bridge.learning.layers.spiking import net_params
-from bridge.learning.nets import make_net
+from bridge.learning.nets import NetSpec, make_net
 from bridge.learning.train import TrainConfig, restore, summarise, train
 
 IMAGES = 500
@@ -76,7 +76,8 @@ def test_nir_file_is_read_back_by_plain_nir_node_by_node(tmp_path):
     """An adaptive-threshold net with per-neuron thresholds: Affine weights carry the input scale,
     LIF nodes the snntorch convention (tau = dt/(1 - beta), r = tau/dt) and the thresholds."""
     torch.manual_seed(0)
-    net = make_net("mlp", "spiking", 3, 6, "adaptive-threshold", in_shape=(5,), n_classes=3, time_steps=4).eval()
+    spec = NetSpec.of("adaptive-threshold", neuron="spiking", width=6, time_steps=4)
+    net = make_net(spec, in_shape=(5,), n_classes=3).eval()
     theta = torch.linspace(0.0, 2.0, 6)
     for block in net.blocks[:-1]:
         block["neuron"].theta.copy_(theta)
@@ -108,7 +109,7 @@ def test_nir_file_is_read_back_by_plain_nir_node_by_node(tmp_path):
 def test_nets_nir_cannot_express_are_refused_with_the_reason(norm, reason):
     from bridge.core.errors import UserError
 
-    net = make_net("mlp", "spiking", 3, 6, norm, in_shape=(5,), n_classes=3, time_steps=4)
+    net = make_net(NetSpec.of(norm, neuron="spiking", width=6, time_steps=4), in_shape=(5,), n_classes=3)
     with pytest.raises(UserError, match=reason):
         spiking_graph(net, {})
 

@@ -24,7 +24,7 @@ from bridge.learning.layers import (
     plastic_modules,
 )
 from bridge.learning.layers.spiking import net_params
-from bridge.learning.nets import make_net
+from bridge.learning.nets import NetSpec, make_net
 from models.dale import dale_forward
 
 
@@ -297,13 +297,13 @@ def test_dale_projection_clamps_weights_and_gain_but_not_alpha_or_bias():
 
 def test_dale_net_is_the_references_layout():
     torch.manual_seed(0)
-    net = make_net("mlp", "rate", depth=4, width=50, norm="dale")
+    net = make_net(NetSpec.of("dale", depth=4, width=50))
     layers = [m for m in net.modules() if isinstance(m, DaleLinear)]
     assert [(m.in_features, m.out_features, m.n_inhibitory, m.first) for m in layers] == [
         (784, 50, 5, True), (50, 50, 5, False), (50, 50, 5, False), (50, 10, 1, False)]
     assert isinstance(net.blocks[-1], DaleLinear)  # linear logits: no ReLU on the readout
     assert all(isinstance(block[-1], nn.ReLU) for block in net.blocks[:-1])
-    assert all(not m.corrected for m in make_net(norm="dale-uncorrected").modules() if isinstance(m, DaleLinear))
+    assert all(not m.corrected for m in make_net(NetSpec.of("dale-uncorrected")).modules() if isinstance(m, DaleLinear))
 
 
 def test_column_ei_init_signs_bias_and_projection():
@@ -327,7 +327,7 @@ def test_column_ei_init_signs_bias_and_projection():
 
 def test_cornford_init_is_he_normal_with_gain_one_then_two():
     torch.manual_seed(0)
-    net = make_net("mlp", "rate", depth=3, width=500, norm="none", init="cornford")
+    net = make_net(NetSpec(width=500, init="cornford"))
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     stds = [m.weight.std().item() for m in linears]
     assert abs(stds[0] / math.sqrt(1 / 784) - 1) < 0.02
@@ -358,13 +358,8 @@ def test_homeostatic_leaky_pulls_rates_toward_the_target():
     assert (after - target).abs().max() < 0.08, after
 
 
-def test_homeostatic_leaky_is_an_snntorch_leaky_with_pinned_reset_and_explicit_state():
-    import snntorch as snn
-
+def test_homeostatic_leaky_passes_its_state_explicitly_and_the_gradient_through():
     layer = HomeostaticLeaky(4)
-    assert isinstance(layer, snn.Leaky)
-    assert layer.reset_mechanism == "zero"
-    assert layer.init_hidden is False
     x = torch.rand(2, 4, requires_grad=True)
     spikes, state = layer(3 * x, layer.init_state(2, x))
     spikes, state = layer(3 * x, state)
@@ -427,7 +422,7 @@ def test_scaling_rule_exports_loads_and_trains_in_a_net(tmp_path):
     fresh = SynapticScaling.from_rule(rule, nn.Linear(5, 6))
     assert loaded.config == fresh.config and loaded.layer.weight.shape == (6, 5)
     torch.manual_seed(0)
-    net = make_net("mlp", "rate", depth=3, width=8, norm="fitted:hand-scaling", in_shape=(1, 4, 4), rule=rule)
+    net = make_net(NetSpec.of("fitted:hand-scaling", width=8), in_shape=(1, 4, 4), rule=rule)
     layers = [m for m in net.modules() if isinstance(m, SynapticScaling)]
     assert len(layers) == 2 and all(m.name == "hand-scaling" for m in layers)
     before = layers[0].layer.weight.detach().clone()
@@ -438,9 +433,9 @@ def test_scaling_rule_exports_loads_and_trains_in_a_net(tmp_path):
             m.after_step()
     assert not torch.equal(before, layers[0].layer.weight)  # the rule scaled the weights
     with pytest.raises(UserError, match="no \\+affine form"):
-        make_net("mlp", "rate", depth=3, width=8, norm="fitted:hand-scaling+affine", in_shape=(1, 4, 4), rule=rule)
+        make_net(NetSpec.of("fitted:hand-scaling+affine", width=8), in_shape=(1, 4, 4), rule=rule)
     with pytest.raises(UserError, match="rate nets"):
-        make_net("mlp", "spiking", depth=3, width=8, norm="fitted:hand-scaling", in_shape=(1, 4, 4), rule=rule)
+        make_net(NetSpec.of("fitted:hand-scaling", neuron="spiking", width=8), in_shape=(1, 4, 4), rule=rule)
 
 
 @pytest.mark.parametrize("fn", [torch.sigmoid, torch.tanh])

@@ -1,10 +1,11 @@
-"""Studies (issues 10, 11): verdict logic on synthetic results (superiority, non-inferiority,
-any-treatment claims), the IP+affine / BN equivalence, each study end to end at smoke budget
-(shen-scaling with a scaling rule fitted to a real Brian2 run), and a killed study resuming
-from its finished cells."""
+"""Studies (issues 10, 11, 23): the one statistics rule both ways (ties, Holm on refutations,
+non-inferiority), the diverged policy on every metric, selection on the validation split,
+per-condition verdicts, the declaration's validator, the generated findings, each study end
+to end at smoke budget and a killed study resuming from its finished cells."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,154 +13,241 @@ import numpy as np
 import pytest
 import torch
 from conftest import kill_cli_after_runs
+from pydantic import ValidationError
 from torch import nn
 
 from bridge.cli import main
 from bridge.core.store import Store
-from bridge.experiments.statistics import claim_verdict, holm, paired_effect, verdict
+from bridge.experiments.metrics import CHANCE, METRICS, metric_value
+from bridge.experiments.statistics import (
+    PValues,
+    holm,
+    p_values_of,
+    paired_differences,
+    paired_effect,
+    sign_flip_p,
+    verdict,
+)
 from bridge.experiments.studies import (
     FITTED_NORMS,
-    NO_PAIRS,
     STUDIES,
+    CellKey,
     StudyRun,
-    budget_label,
-    cell_config,
-    cells_wall_minutes,
-    claims_rows,
-    get_study,
     latest_results,
-    plan,
-    plot_file,
+    read_snapshot,
     run_study,
+    with_findings,
 )
-from bridge.experiments.studies import tests_rows as per_test_rows  # 'test*' names would be collected
-from bridge.learning.data import fashion_mnist_dir
-from bridge.learning.layers import IntrinsicPlasticity
+from bridge.experiments.studies.declaration import Comparison, Study
+from bridge.experiments.studies.judging import Labels, own_best, pair, variant_verdicts
+from bridge.experiments.studies.tables import FINDINGS_BEGIN, FINDINGS_END, cells_wall_minutes, claims_rows
+from bridge.learning.data import fashion_mnist_dir, load
+from bridge.learning.train import GradNorms
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_fashion = pytest.mark.skipif(fashion_mnist_dir() is None, reason="Fashion-MNIST not installed")
 RNG = np.random.default_rng(7)
+BETTER = Comparison(variant="v", metric="accuracy", treatments=("t",), baselines=("b",), negligible=0.005)
+AS_GOOD = Comparison(variant="v", metric="accuracy", treatments=("t",), baselines=("b",), negligible=0.01,
+                     kind="non-inferiority")
 
 
-def _judge(differences, negligible=0.01, p_adjusted=None):
-    effect = paired_effect(np.asarray(differences))
-    return verdict(effect, effect.p if p_adjusted is None else p_adjusted, sign=1, negligible=negligible)
+def _verdict(differences, comparison: Comparison = BETTER, family: list[PValues] = ()) -> str:
+    """The verdict of one test of ``differences`` (baseline 0.8), Holm over it and ``family``."""
+    d = np.asarray(differences, dtype=float)
+    test = pair(comparison, Labels("v", "", "t", "b"), 0.8 + d, np.full(d.size, 0.8))
+    claims = holm([test.p, *(f.claim for f in family)])
+    refutations = holm([test.p_refutation, *(f.refutation for f in family)])
+    return test.judged(claims[0], refutations[0]).verdict
 
 
 def test_a_clear_effect_is_reproduced_a_reversed_one_refuted_noise_inconclusive():
-    assert _judge(0.05 + 0.005 * RNG.standard_normal(5)) == "reproduced"
-    assert _judge(-0.05 + 0.005 * RNG.standard_normal(5)) == "refuted"
-    assert _judge(0.05 * RNG.standard_normal(5)) == "inconclusive"
-    assert _judge([0.05]) == "inconclusive"  # one seed: no interval
+    assert _verdict(0.05 + 0.005 * RNG.standard_normal(10)) == "reproduced"
+    assert _verdict(-0.05 + 0.005 * RNG.standard_normal(10)) == "refuted"
+    assert _verdict(0.05 * RNG.standard_normal(10)) == "inconclusive"
+    assert _verdict([0.05]) == "inconclusive"  # one seed
 
 
-def test_a_precise_effect_inside_the_negligible_band_is_refuted_even_when_significant():
-    tiny = 0.001 + 0.0002 * RNG.standard_normal(8)
-    assert paired_effect(tiny).p < 0.001
-    assert _judge(tiny, negligible=0.01) == "refuted"
-    assert _judge(tiny, negligible=0.0001) == "reproduced"
+def test_ties_are_judged_alike_both_ways():
+    assert _verdict(np.full(10, 0.02)) == "reproduced"  # identical positive: p = 2/2^10
+    assert _verdict(np.zeros(10)) == "refuted"  # identical zero: inside the band, p = 2/2^10
+    # at 5 seeds neither direction can be shown (smallest p 0.0625): both inconclusive
+    assert _verdict(np.full(5, 0.02)) == _verdict(np.zeros(5)) == "inconclusive"
+    assert sign_flip_p(np.full(5, 2.0)) == pytest.approx(0.0625)
+    # near-identical floats: a difference of 1e-17 is a tie, not a significant effect
+    t = np.full(10, 0.3) + 1e-17 * np.arange(10)
+    assert not paired_differences(t, np.full(10, 0.3)).any()
+    tiny = pair(BETTER, Labels("v", "", "t", "b"), t, np.full(10, 0.3))
+    assert tiny.p == 1.0 and tiny.p_refutation < 0.01
 
 
-def test_paired_effect_is_the_t_interval_of_scipy():
-    d = np.array([0.02, 0.035, 0.01, 0.028, 0.041])
+def test_p_and_ci_come_from_one_method():
+    d = 0.01 + 0.02 * RNG.standard_normal(10)
     effect = paired_effect(d)
-    from scipy import stats
-
-    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     assert effect.effect == pytest.approx(d.mean())
-    assert (effect.low, effect.high) == (pytest.approx(low), pytest.approx(high))
-    assert effect.p == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    assert sign_flip_p(d, effect.low) >= 0.05 and sign_flip_p(d, effect.low - 1e-6) < 0.05  # the inverted test
+    assert sign_flip_p(d, effect.high) >= 0.05 and sign_flip_p(d, effect.high + 1e-6) < 0.05
+    assert (sign_flip_p(d) < 0.05) == (not effect.low <= 0 <= effect.high)
+    # non-inferiority at the CI's level: p < 0.05 exactly when the CI's low end clears -margin
+    for margin in (0.0, 0.005, 0.02, 0.05):
+        assert (p_values_of(d, "non-inferiority", margin).claim < 0.05) == (effect.low > -margin)
 
 
-def test_identical_differences_use_the_exact_sign_test():
-    five = paired_effect(np.full(5, 2.0))
-    assert (five.effect, five.low, five.high) == (2.0, 2.0, 2.0)
-    assert five.p == pytest.approx(0.0625)  # 2 * 0.5**5: five seeds alone cannot reach p < 0.05
-    assert paired_effect(np.full(6, 2.0)).p == pytest.approx(0.03125)
-    assert paired_effect(np.zeros(5)).p == 1.0
+def test_non_inferiority_and_inferiority_at_the_same_level():
+    noise = RNG.standard_normal(10)
+    assert _verdict(-0.002 + 0.002 * noise, AS_GOOD) == "reproduced"  # slightly worse, well within 1 point
+    assert _verdict(-0.05 + 0.002 * noise, AS_GOOD) == "refuted"  # worse by 5 points, measured
+    assert _verdict(-0.01 + 0.05 * noise, AS_GOOD) == "inconclusive"  # around the margin, imprecise
+    assert _verdict(np.zeros(10), AS_GOOD) == "reproduced"
+    assert _verdict(np.zeros(5), AS_GOOD) == "inconclusive"  # 5 seeds: neither way
 
 
-def test_holm_changes_a_borderline_case():
+def test_holm_applies_to_refutations_as_to_reproductions():
     assert holm([0.04, 0.01, 0.30]) == pytest.approx([0.08, 0.03, 0.30])
-    borderline = np.array([0.03, 0.01, 0.045, -0.005, 0.02, 0.035])  # p = 0.029 on its own
-    alone = paired_effect(borderline).p
-    assert 0.05 / 3 < alone < 0.05
-    assert _judge(borderline) == "reproduced"
-    assert _judge(borderline, p_adjusted=holm([alone, 0.5, 0.6])[0]) == "inconclusive"  # one of three tests
+    negligible = 0.0005 * RNG.standard_normal(10)
+    assert _verdict(negligible) == "refuted"  # alone: inside the band, measured
+    alone = p_values_of(paired_differences(negligible, np.zeros(10)), "superiority", 0.005).refutation
+    assert alone < 0.05 < 30 * alone
+    others = [PValues(0.5, 0.003)] * 29  # 29 more refutations in the study's family
+    assert _verdict(negligible, family=others) == "inconclusive"
+    assert verdict("superiority", paired_effect(np.ones(10)), PValues(0.01, 0.01), 1) == "refuted"  # band first
 
 
-def test_a_claim_over_several_conditions_needs_all_of_them():
-    assert claim_verdict(["reproduced", "reproduced"]) == "reproduced"
-    assert claim_verdict(["reproduced", "inconclusive"]) == "inconclusive"
-    assert claim_verdict(["refuted", "refuted"]) == "refuted"
-    assert claim_verdict(["refuted", "reproduced"]) == "inconclusive"
+def _history(status="ok", **values) -> dict:
+    epochs = 2
+    base = {"status": status, "width": 16, "kernel_sigma": 0.1, "test_accuracy": np.array([0.5, 0.6]),
+            "val_accuracy": np.array([0.55, 0.65]), "weight_grad_norm": np.full((epochs, 4), 0.1),
+            "info_potential": np.full((epochs, 3), 0.5), "unit_cv": np.full((epochs, 3), 0.2),
+            "dead_fraction": np.zeros((epochs, 3)), "act_std": np.ones((epochs, 3)),
+            "spike_health": np.zeros((epochs, 2, 11))}
+    return {**base, **values}
 
 
-def test_ip_with_affine_frozen_at_the_batch_statistics_is_batchnorm_in_eval():
+@pytest.mark.parametrize("name", list(METRICS))
+def test_a_diverged_run_takes_its_metric_worst_value(name):
+    metric = METRICS[name]
+    converged, diverged = _history(), _history("diverged", test_accuracy=np.array([np.nan]))
+    worst = metric_value(diverged, name)
+    assert worst == metric.worst(diverged) and np.isfinite(worst)
+    assert (worst - metric_value(converged, name)) * metric.better < 0  # worse than a run that trained
+    if name == "accuracy":
+        assert worst == CHANCE
+
+
+def test_a_diverged_treatment_counts_against_it_in_every_metric():
+    drift = Comparison(variant="v", metric="activity_drift", treatments=("t",), baselines=("b",), sign=-1,
+                       negligible=0.05)
+    histories = {CellKey(arm, 1, 0.05, s): _history("diverged" if arm == "t" else "ok") for arm in "tb"
+                 for s in range(10)}
+    from bridge.experiments.studies.judging import seed_values
+
+    t, t_diverged = seed_values(histories, CellKey("t", 1, 0.05, 0), range(10), "activity_drift")
+    b, _ = seed_values(histories, CellKey("b", 1, 0.05, 0), range(10), "activity_drift")
+    test = pair(drift, Labels("v", "", "t", "b"), t, b, (t_diverged, 0))
+    assert test.n == 10 and test.diverged == (10, 0) and test.effect > 0  # not dropped: worse drift
+    assert test.judged(test.p, test.p_refutation).verdict == "refuted"
+
+
+def _lr_study(**changes) -> Study:
+    fields = dict(
+        name="s", claim="c", source="x", declared=dt.date(2026, 12, 1), protocol="p",
+        comparisons=(Comparison(variant="v", metric="accuracy", treatments=("t",), baselines=("b",),
+                                negligible=0.005),),
+        arms=("t", "b"), axis="depth", values=(2, 4), tested=(4,), lrs=(0.01, 0.1), fixed={},
+        budgets=STUDIES["shaw-depth"].budgets)
+    return Study(**{**fields, **changes})
+
+
+def test_the_study_validator_refuses_inconsistent_declarations():
+    _lr_study()
+    with pytest.raises(ValidationError, match="not arms"):
+        _lr_study(comparisons=(Comparison(variant="v", metric="accuracy", treatments=("ghost",),
+                                          baselines=("b",), negligible=0.005),))
+    with pytest.raises(ValidationError, match="not in the sweep"):
+        _lr_study(tested=(8,))
+    with pytest.raises(ValidationError, match="dated before the declaration"):
+        _lr_study(amendments=({"on": "2026-01-01", "what": "w", "reason": "r", "after_look": True},))
+    with pytest.raises(ValidationError, match="better when lower"):
+        Comparison(variant="v", metric="unit_cv", treatments=("t",), baselines=("b",), negligible=0.02)
+
+
+def test_the_best_learning_rate_is_chosen_on_validation_not_test():
+    study = _lr_study()
+    histories = {}
+    for s in range(3):  # at lr 0.01 validation is better, at 0.1 test is
+        histories[CellKey("t", 4, 0.01, s)] = _history(val_accuracy=np.array([0.9]), test_accuracy=np.array([0.5]))
+        histories[CellKey("t", 4, 0.1, s)] = _history(val_accuracy=np.array([0.6]), test_accuracy=np.array([0.8]))
+    assert own_best(study, histories, "t", 4, range(3)) == (0.01, "validation")
+    for key, history in histories.items():  # runs stored without a split: test accuracy, and said so
+        histories[key] = {**history, "val_accuracy": np.array([np.nan])}
+    assert own_best(study, histories, "t", 4, range(3)) == (0.1, "test")
+
+
+def test_the_validation_split_is_disjoint_from_training():
+    data = load("digits")
+    train, val = data.validation_indices(1000, 300)
+    assert not set(train.tolist()) & set(val.tolist()) and len(val) == 300
+    assert (val == torch.arange(data.x_train.shape[0] - 300, data.x_train.shape[0])).all()
+    x_val, _ = data.held_out(1000, 300)
+    assert torch.equal(x_val, data.x_train[val])
+    from bridge.core.errors import UserError
+
+    with pytest.raises(UserError, match="validation split"):
+        data.validation_indices(1347, 1)
+
+
+def test_the_gradient_metric_reads_weight_matrices_only():
     torch.manual_seed(0)
-    n = 6
-    x = 2.0 + 3.0 * torch.randn(512, n)
-    mu, var = x.mean(0), x.var(0, unbiased=False)
-    gamma, beta = torch.rand(n) + 0.5, torch.randn(n)
-    ip = IntrinsicPlasticity(n, "infomax", affine=True).eval()
-    ip.gain, ip.bias = 1 / var.sqrt(), -mu / var.sqrt()  # alpha = 1/sigma, k = -mu/sigma
-    with torch.no_grad():
-        ip.gamma.copy_(gamma)
-        ip.beta.copy_(beta)
-    bn = nn.BatchNorm1d(n, eps=0.0).eval()
-    bn.running_mean.copy_(mu)
-    bn.running_var.copy_(var)
-    with torch.no_grad():
-        bn.weight.copy_(gamma)
-        bn.bias.copy_(beta)
-    torch.testing.assert_close(ip(x), torch.tanh(bn(x)), rtol=1e-5, atol=1e-6)
+    net = nn.Module()
+    net.blocks = nn.ModuleList([nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)), nn.Linear(3, 2)])
+    loss = net.blocks[1](net.blocks[0](torch.randn(8, 4))).square().sum()
+    loss.backward()
+    every, weights = GradNorms(net)()
+    first = net.blocks[0]
+    assert weights[0] == pytest.approx(float(first[0].weight.grad.norm()))
+    assert every[0] == pytest.approx(float(torch.cat([p.grad.flatten() for p in first.parameters()]).norm()))
+    assert weights[1] == pytest.approx(float(net.blocks[1].weight.grad.norm()))
 
 
-def test_the_studies_are_declared():
-    assert list(STUDIES) == ["shaw-depth", "shaw-lr-robustness", "shaw-gradients", "shaw-information",
-                             "shen-scaling", "oja-online", "oja-depth", "oja-bad-init", "snn-depth", "snn-online",
-                             "snn-vs-rate", "dale-ann"]
-    for study in STUDIES.values():
-        assert (study.baseline in study.arms and set(study.treatments) <= set(study.arms)) or study.comparisons
-        for comparison in study.comparisons:
-            assert set(comparison.treatments + comparison.baselines + comparison.best_of) <= set(study.arms)
-        assert set(study.tested) <= set(study.values)
-        full = study.budgets["full"]
-        assert full.n_test == 10000 and full.epochs >= 10 and len(full.seeds) >= 5
-        if full.n_train != 60000 or full.values or full.lrs:  # a cut of the full budget is declared with it
-            assert "cut before running" in study.criterion
-        if full.n_train != 60000:
-            assert f"{full.n_train:,} training images" in study.criterion
+def test_a_claim_over_several_conditions_reports_each_condition():
+    def judged(condition, d):
+        test = pair(BETTER, Labels("v", condition, "t", "b"), 0.8 + np.asarray(d), np.full(10, 0.8))
+        return test.judged(test.p, test.p_refutation)
 
+    tests = [judged("depth 20", np.full(10, 0.1)), judged("depth 10", np.full(10, -0.1))]
+    (result,) = variant_verdicts(tests).values()
+    assert result.conditions == {"depth 20": "reproduced", "depth 10": "refuted"} and result.overall == "inconclusive"
+    from bridge.experiments.studies.results import StudyResult
 
-def test_non_inferiority_verdicts():
-    from scipy import stats
-
-    from bridge.experiments.statistics import non_inferiority_p, non_inferiority_verdict
-
-    def judge(differences, margin=0.01):
-        effect = paired_effect(np.asarray(differences))
-        return non_inferiority_verdict(effect, non_inferiority_p(differences, margin), margin)
-
-    noise = np.array([0.5, -1.2, 0.3, 1.1, -0.7])
-    assert judge(-0.002 + 0.002 * noise) == "reproduced"  # slightly worse, well within 1 point
-    assert judge(-0.05 + 0.002 * noise) == "refuted"  # worse by 5 points, measured
-    assert judge(-0.01 + 0.05 * noise) == "inconclusive"  # around the margin, imprecise
-    assert judge([0.0] * 5) == "reproduced"  # identical: the exact sign test (p = 1/32)
-    d = np.array([-0.004, 0.001, -0.002, 0.003, -0.001])
-    assert non_inferiority_p(d, 0.01) == pytest.approx(stats.ttest_1samp(d + 0.01, 0, alternative="greater").pvalue)
+    stored = StudyResult(name="s", budget="full", run_id="r", finished="f", wall_seconds=1.0, tests=tuple(tests),
+                         cells=(), study={"claim": "c", "declared": "2026-11-25"})
+    (row,) = claims_rows([stored])
+    assert "reproduced at depth 20; refuted at depth 10" in row and "**inconclusive**" in row
 
 
 def test_any_treatment_claims_hold_per_condition_if_one_rate_shows_them():
-    from bridge.experiments.studies import _variant_verdict
+    anyone = BETTER.model_copy(update={"any_treatment": True})
+    tests = [pair(anyone, Labels("v", "a", t, "b"), 0.8 + np.full(10, d), np.full(10, 0.8))
+             for t, d in (("t1", 0.1), ("t2", -0.1))]
+    tests = [t.judged(t.p, t.p_refutation) for t in tests]
+    assert variant_verdicts(tests)["v"].conditions == {"a": "reproduced"}
 
-    def tests(verdicts, any_treatment=True):
-        return [{"condition": c, "verdict": v, "any_treatment": any_treatment} for c, v in verdicts]
 
-    assert _variant_verdict(tests([("a", "reproduced"), ("a", "refuted"), ("b", "reproduced")])) == "reproduced"
-    assert _variant_verdict(tests([("a", "reproduced"), ("b", "inconclusive")])) == "inconclusive"
-    assert _variant_verdict(tests([("a", "refuted"), ("a", "refuted")])) == "refuted"
-    assert _variant_verdict(tests([("a", "reproduced"), ("a", "refuted")], False)) == "inconclusive"
+def test_the_readme_findings_are_the_generated_ones():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert FINDINGS_BEGIN in readme and FINDINGS_END in readme
+    assert readme == with_findings(readme, read_snapshot(ROOT / "docs" / "studies.json"))
+
+
+def test_every_declaration_states_its_full_budget_cuts():
+    for study in STUDIES.values():
+        full = study.budgets["full"]
+        assert full.n_test == 10000 and full.epochs >= 10 and len(full.seeds) >= 5
+        cut_text = " ".join(c.what for c in study.cuts)
+        if full.n_train != 60000:
+            assert f"{full.n_train:,}" in cut_text, study.name
+        if full.width != 256:
+            assert str(full.width) in cut_text or study.name == "dale-ann", study.name  # dale: the reference's 500
 
 
 @needs_fashion
@@ -167,20 +255,19 @@ def test_any_treatment_claims_hold_per_condition_if_one_rate_shows_them():
 def test_each_study_runs_end_to_end_at_smoke_budget(tmp_path, name, capsys):
     assert main(["--results", str(tmp_path), "study", "run", name, "--budget", "smoke", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "## Claims" in out and "min of wall time with one or more of them training" in out
+    assert "## Claims" in out and "protocol check, not a finding" in out
     (result,) = latest_results(Store(tmp_path), "smoke")
     study = STUDIES[name]
-    assert result["name"] == name and result["verdicts"]
-    assert all(v in ("reproduced", "refuted", "inconclusive") for v in result["verdicts"].values())
-    for test in result["tests"]:
-        assert test["verdict"] in ("reproduced", "refuted", "inconclusive")
-        if test.get("metric", "accuracy") == "accuracy":  # other metrics drop a seed whose run diverged
-            assert test["n"] == 2 and np.isfinite(test["effect"])
+    assert result.name == name and result.verdicts and not result.is_finding
+    for test in result.tests:
+        assert test.verdict in ("reproduced", "refuted", "inconclusive")
+        assert test.n == 2 and np.isfinite(test.effect)  # every metric keeps every seed (diverged: worst value)
+        assert test.selected_on != "test" or study.axis == "setting"  # smoke holds out a validation split
     fitted = {a for a in study.arms if study.arm_fields.get(a, {}).get("norm", a) in FITTED_NORMS}
-    assert {c["arm"] for c in result["cells"]} == set(study.arms) - fitted
-    assert "effects" in result["plots"]
+    assert {c["arm"] for c in result.cells} == set(study.arms) - fitted
+    assert "effects" in result.plots
     assert main(["--results", str(tmp_path), "study", "table", "--budget", "smoke", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["run_id"] == result["run_id"]
+    assert json.loads(capsys.readouterr().out)[0]["run_id"] == result.run_id
 
 
 @needs_fashion
@@ -192,14 +279,21 @@ def test_shen_scaling_runs_with_a_fitted_brian2_scaling_rule(tmp_path, scaling_p
     argv = ["--results", str(tmp_path), "study", "run", "shen-scaling", "--budget", "smoke", "--quiet"]
     assert main([*argv, "--rule", "smoke-scaling"]) == 0
     (result,) = latest_results(Store(tmp_path), "smoke")
-    assert {c["arm"] for c in result["cells"]} == set(STUDIES["shen-scaling"].arms)
-    competitive = [t for t in result["tests"] if t["kind"] == "non-inferiority"]
-    assert {t["treatment"] for t in competitive} == {"scaling", "fitted"}
-    assert all("best of bn, ln, wn" in t["baseline"] for t in competitive)
-    assert {"effects", "accuracy", "unit_cv"} <= set(result["plots"])
+    assert {c["arm"] for c in result.cells} == set(STUDIES["shen-scaling"].arms)
+    competitive = [t for t in result.tests if t.kind == "non-inferiority"]
+    assert {t.treatment for t in competitive} == {"scaling", "fitted"}
+    assert all("best of bn, ln, wn" in t.baseline for t in competitive)
+    assert {"effects", "accuracy", "unit_cv"} <= set(result.plots)
     report = tmp_path / "report.html"
     assert main(["--results", str(tmp_path), "report", "-o", str(report)]) == 0  # a study on named settings
-    assert "fashion-mnist mlp" in report.read_text() and "min of wall time" in report.read_text()
+    page = report.read_text()
+    assert "fashion-mnist mlp" in page and "protocol check, not a finding" in page
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{FINDINGS_BEGIN}\nold\n{FINDINGS_END}\ntail\n")
+    assert main(["--results", str(tmp_path), "study", "table", "--budget", "smoke", "--summary", str(readme),
+                 "-o", str(tmp_path / "studies.md")]) == 0
+    assert "old" not in readme.read_text() and "no finding to state yet" in readme.read_text()  # smoke: none
+    assert read_snapshot(tmp_path / "studies.json")[0].run_id == result.run_id
 
 
 def test_a_study_refuses_a_rule_of_the_wrong_kind_before_any_work(tmp_path, capsys):
@@ -237,42 +331,25 @@ def test_a_killed_study_resumes_from_its_finished_cells(tmp_path):
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items())  # reused, not retrained
 
 
-def test_arms_are_paired_by_seed_same_initial_weights_and_data_order():
-    from bridge.learning.data import load
-    from bridge.learning.train import build
+def test_a_study_run_on_the_gpu_is_kept_apart_from_the_cpu_one(tmp_path):
+    from bridge.experiments.studies import cell_config, plan
+    from bridge.experiments.studies.results import StudyResult
 
-    study = get_study("shaw-depth")
-    budget = study.budgets["smoke"]
-    data = load("digits")
-    nets = {arm: build(cell_config(study, budget, "", (arm, 10, 0.05, 1)), data)
-            for arm in ("none", "bn", "bn-noaffine", "ip-infomax", "ip-infomax+affine")}
-    weights = {arm: [m.weight for m in net.modules() if isinstance(m, nn.Linear)] for arm, net in nets.items()}
-    for arm, linear in weights.items():
-        assert len(linear) == 10
-        for mine, reference in zip(linear, weights["none"]):
-            assert torch.equal(mine, reference), arm
-    # the data order comes from one generator seeded by TrainConfig.seed (train.run_training)
-    assert {cell_config(study, budget, "", (arm, 10, 0.05, 1)).seed for arm in nets} == {1}
+    def result(device):
+        return StudyResult(name="snn-depth", budget="full", device=device, run_id="r", finished="f",
+                           wall_seconds=1.0, study={}, tests=(), cells=())
 
+    from bridge.experiments.studies import plot_file
 
-def test_a_study_run_on_the_gpu_is_labelled_and_kept_apart_from_the_cpu_one(tmp_path):
-    cpu, cuda = ({"name": "snn-depth", "budget": "full", "device": device} for device in ("cpu", "cuda"))
-    assert (budget_label(cpu), budget_label(cuda)) == ("full", "full cuda")
-    assert plot_file(cpu, "accuracy") != plot_file(cuda, "accuracy") == "snn-depth-full-cuda-accuracy.png"
-    for name in STUDIES:  # on the CPU (the default) every cell keeps the config, so the id, it had before
+    assert (result("cpu").label, result("cuda").label) == ("full", "full cuda")
+    assert plot_file(result("cpu"), "accuracy") != plot_file(result("cuda"), "accuracy")
+    for name in STUDIES:  # on the CPU (the default) every cell keeps its config
         study, budget, keys, configs = plan(StudyRun(study=name, budget="smoke"), Store(tmp_path))
         assert configs == [cell_config(study, budget, "", key) for key in keys], name
     on_gpu = configs[0].model_copy(update={"device": "cuda"})
     assert on_gpu.to_dict() != configs[0].to_dict()  # a GPU cell is a run of its own
 
 
-def test_a_test_without_pairs_reads_as_such_not_as_nan():
-    nan = float("nan")
-    empty = {"variant": "v", "condition": "", "treatment": "a", "baseline": "b", "effect": nan, "low": nan,
-             "high": nan, "n": 0, "p": 1.0, "p_holm": 1.0, "verdict": "inconclusive"}
-    result = {"name": "s", "budget": "full", "device": "cpu", "verdicts": {"v": "inconclusive"}, "tests": [empty],
-              "study": {"claim": "c", "source": "x"}}
-    (claim,) = claims_rows([result])
-    (row,) = per_test_rows([result])
-    assert NO_PAIRS in claim[-1] and row[5] == NO_PAIRS and row[6] == "-"
-    assert "nan" not in " ".join(map(str, claim + row))
+def test_a_test_without_recorded_values_reads_as_such_not_as_nan():
+    test = pair(BETTER, Labels("v", "", "t", "b"), [np.nan] * 3, [0.5] * 3)
+    assert test.n == 0 and "not recorded" in test.note and test.judged(1.0, 1.0).verdict == "inconclusive"

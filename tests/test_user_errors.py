@@ -168,3 +168,57 @@ def test_study_mistakes_are_one_line_before_any_work(tmp_path, argv, fragment, c
     code, out, err = run_cli(capsys, "--results", str(tmp_path), *argv)
     assert_one_line(code, err, fragment)
     assert out == "" and files_in(tmp_path) == []
+
+
+def test_runs_of_an_unknown_kind_is_one_line_naming_the_kinds(tmp_path, capsys):
+    with Store(tmp_path).write("sims", "good", {"a": 1}, 0, Stopwatch()):
+        pass
+    code, out, err = run_cli(capsys, "--results", str(tmp_path), "runs", "nosuchkind")
+    assert_one_line(code, err, "unknown run kind 'nosuchkind'; choose one of sims, rules, train, compare, studies")
+    assert out == ""
+    code, out, _ = run_cli(capsys, "--results", str(tmp_path), "runs", "studies")  # known, none stored: fine
+    assert code == 0 and "no runs in" in out
+
+
+def test_the_kinds_runs_knows_are_the_kinds_runs_are_written_with():
+    import sims
+    from bridge.cli import RUN_KINDS
+    from bridge.experiments.compare import COMPARE_KIND
+    from bridge.fitting.rules import RULES_KIND
+    from bridge.learning.train import TRAIN_KIND
+
+    try:
+        from bridge.experiments.studies import STUDY_KIND
+    except ImportError:  # the studies package keeps it in its engine
+        from bridge.experiments.studies.engine import STUDY_KIND
+
+    assert sorted(RUN_KINDS) == sorted({sims.KIND, RULES_KIND, TRAIN_KIND, COMPARE_KIND, STUDY_KIND})
+
+
+@pytest.fixture
+def spiking_run(tmp_path):
+    """(store, path) of a tiny trained spiking run on digits: one that ``export --to nir`` writes."""
+    from bridge.learning.train import TrainConfig, train
+
+    store = Store(tmp_path / "results")
+    config = TrainConfig(dataset="digits", neuron="spiking", n_train=64, n_test=32, epochs=1, width=8,
+                         batch_size=32, time_steps=4, device="cpu", probe_size=16)
+    return store, train(config, store, progress=False)
+
+
+def test_export_to_nir_takes_a_run_as_fit_does_path_id_or_unique_prefix(spiking_run, tmp_path, capsys):
+    store, run = spiking_run
+    printed = []
+    for index, source in enumerate([str(run), run.stem, run.stem[:6]]):  # the file is <run id>.h5
+        output = tmp_path / f"net{index}.nir"
+        code, out, err = run_cli(capsys, "--results", str(store.root), "export", source, "--to", "nir",
+                                 "-o", str(output))
+        assert code == 0, err
+        assert output.is_file()
+        printed.append(out)
+    assert printed[0] == printed[1] == printed[2] and "Affine" in printed[0]
+    output = tmp_path / "none.nir"
+    code, out, err = run_cli(capsys, "--results", str(store.root), "export", "0123abcd", "--to", "nir",
+                             "-o", str(output))
+    assert_one_line(code, err, "no run file or run id matching '0123abcd'")
+    assert out == "" and not output.exists()

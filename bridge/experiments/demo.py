@@ -27,7 +27,8 @@ from bridge.core.config import Config
 from bridge.core.store import Stopwatch, Store, open_run
 from bridge.experiments.compare import CompareConfig, compare, export_plots
 from bridge.experiments.report import write_report
-from bridge.experiments.studies import BUDGETS, STUDIES, StudyRun, latest_results, run_study, study_table
+from bridge.experiments.studies import BUDGETS, STUDIES, StudyResult, StudyRun, latest_results, run_study, study_table
+from bridge.experiments.studies.cells import uses_rule
 from bridge.fitting.rules import load_rule, rule_report, save_rule
 from bridge.fitting.runs import fit_run
 from bridge.learning.data import DATASETS
@@ -104,7 +105,7 @@ def compare_configs(config: DemoConfig, rate_rule: str, spiking_rule: str) -> li
     ]
 
 
-def demo(config: DemoConfig, store: Store, console: Console) -> dict:
+def demo(config: DemoConfig, store: Store, console: Console, committed: list[StudyResult] = ()) -> dict:
     """Run the pipeline; returns the report path, the tables and the wall time."""
     start = time.perf_counter()
     rate_rule = _sweep_and_fit(config.rate_model, config, store, console)
@@ -130,13 +131,13 @@ def demo(config: DemoConfig, store: Store, console: Console) -> dict:
     console.rule(f"[bold]studies, {config.study_budget} budget")
     for name in config.studies:
         study = STUDIES[name]
-        rule = rules[study.rule_model] if study.uses_rule else ""
+        rule = rules[study.rule_model] if uses_rule(study) else ""
         run_study(StudyRun(study=name, budget=config.study_budget, rule=rule, workers=config.workers), store)
     claims = study_table(latest_results(store, config.study_budget))
     console.print(claims, markup=False, highlight=False, soft_wrap=True)
 
     console.rule("[bold]report")
-    report = write_report(store)
+    report = write_report(store, committed=committed)
     wall = time.perf_counter() - start
     console.print(f"demo finished in {wall:.0f} s; report: [bold]{report.resolve()}")
     return {"report": str(report), "tables": tables, "claims": claims, "wall_seconds": wall}

@@ -12,7 +12,13 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bridge.experiments.metrics import METRICS, arm_values, early_layers, final_accuracy, layer_entropies  # noqa: E402
+from bridge.experiments.metrics import (  # noqa: E402
+    arm_values,
+    early_layers,
+    final_accuracy,
+    layer_entropies,
+    metric_value,
+)
 from bridge.learning.train import HEALTH_STATS  # noqa: E402
 
 
@@ -182,23 +188,24 @@ def _arms(keys: list[tuple]) -> list[str]:
     return list(dict.fromkeys(k[0] for k in keys))
 
 
-def effects_plot(tests: list[dict], title: str) -> bytes:
-    """Each test's effect with its 95% CI; the zero line and each test's declared negligible band
-    (superiority) or margin (non-inferiority, a red tick at -margin)."""
+def effects_plot(tests: list, title: str) -> bytes:
+    """Each test's effect with its 95% CI (an unbounded CI drawn as the point alone); the zero line
+    and each test's declared negligible band (superiority) or margin (non-inferiority, a red tick
+    at -margin). ``tests``: judged paired tests (``studies.judging.PairedTest``)."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(tests) + 1.4))
-    labels = [f"{t['treatment']} - {t['baseline']} {t['condition']} ({t['variant']}): {t['verdict']}" for t in tests]
+    labels = [f"{t.treatment} - {t.baseline} {t.condition} ({t.variant}): {t.verdict}" for t in tests]
     y = np.arange(len(tests))[::-1]
-    effects = np.array([t["effect"] for t in tests])
-    errors = np.array([[t["effect"] - t["low"], t["high"] - t["effect"]] for t in tests]).T
-    ax.errorbar(effects, y, xerr=np.nan_to_num(errors), fmt="o", capsize=3)
+    effects = np.array([t.effect for t in tests])
+    errors = np.array([[t.effect - t.low, t.high - t.effect] for t in tests]).T
+    ax.errorbar(effects, y, xerr=np.where(np.isfinite(errors), errors, 0.0), fmt="o", capsize=3)
     ax.axvline(0, color="black", lw=1)
     for row, test in zip(y, tests):
-        if test.get("kind") == "non-inferiority":
-            ax.plot([-test["negligible"]] * 2, [row - 0.3, row + 0.3], color="red", lw=2)
+        if test.kind == "non-inferiority":
+            ax.plot([-test.negligible] * 2, [row - 0.3, row + 0.3], color="red", lw=2)
         else:
-            ax.fill_between([-test["negligible"], test["negligible"]], row - 0.3, row + 0.3, color="grey", alpha=0.2)
+            ax.fill_between([-test.negligible, test.negligible], row - 0.3, row + 0.3, color="grey", alpha=0.2)
     ax.plot([], [], color="grey", alpha=0.4, lw=6, label="negligible band")
-    if any(t.get("kind") == "non-inferiority" for t in tests):
+    if any(t.kind == "non-inferiority" for t in tests):
         ax.plot([], [], color="red", lw=2, label="non-inferiority margin")
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlabel("mean paired difference (95% CI)")
@@ -210,7 +217,9 @@ def effects_plot(tests: list[dict], title: str) -> bytes:
 METRIC_LABELS = {"accuracy": "final test accuracy", "unit_cv": "unit usage CV (hidden layers)",
                  "dead_fraction": "dead units (fraction, hidden layers)",
                  "activity_drift": "|log10| activity scale, last / first hidden layer",
-                 "gradients": "log10 early-layer gradient norm", "information": "Renyi H2 (nats)",
+                 "gradients": "log10 early-layer weight gradient norm, whole course",
+                 "gradients_last": "log10 early-layer weight gradient norm, last epoch",
+                 "information": "Renyi H2 (nats)",
                  "silent_fraction": "silent units (fraction, hidden layers)"}
 
 
@@ -221,7 +230,7 @@ def comparison_plot(study, histories: dict, arms: list[str], seeds, metric: str,
     x = np.arange(len(study.values))
     width = 0.8 / len(arms)
     for index, arm in enumerate(arms):
-        values = np.array([arm_values(histories, arm, v, lr_of(arm, v), seeds, METRICS[metric])
+        values = np.array([arm_values(histories, arm, v, lr_of(arm, v), seeds, lambda h: metric_value(h, metric))
                            for v in study.values]).T
         mean, half = _mean_ci(values)
         ax.errorbar(x + (index - (len(arms) - 1) / 2) * width, mean, yerr=half, fmt="o", capsize=3, label=arm)
@@ -237,13 +246,15 @@ def condition_label(study, value) -> str:
     return str(value) if study.axis == "setting" else f"{study.axis} {value:g}"
 
 
-def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[dict], lr_of) -> dict[str, bytes]:
-    """The plots of one study result by file stem: its effects, the curves of its analysis, and
-    one plot per metric of its comparisons (``lr_of(arm, value)``: the learning rate shown)."""
+def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list, lr_of) -> dict[str, bytes]:
+    """The plots of one study result by file stem: its effects, one plot per metric of its
+    comparisons, the accuracy curve over its axis, the gradient and information profiles where
+    it tests them, spiking health (``lr_of(arm, value)``: the learning rate shown)."""
     title = f"{study.name}: effect per test, 95% CI; verdict after Holm"
     plots = {"effects": effects_plot(tests, title)}
     arms = _arms(keys)
-    for metric in dict.fromkeys(c.metric for c in study.comparisons):
+    metrics = list(dict.fromkeys(c.metric for c in study.comparisons))
+    for metric in metrics:
         plots[metric] = comparison_plot(study, histories, arms, seeds, metric, lr_of)
     value = study.values[-1]
     groups = {arm: [histories[(arm, value, lr_of(arm, value), s)]["spike_health"] for s in seeds]
@@ -251,49 +262,55 @@ def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list[di
     if groups:
         plots["spiking_health"] = health_plot(
             groups, f"{study.name}: firing-rate health at {condition_label(study, value)}, last epoch")
-    if study.analysis in ("accuracy", "lr_range"):
+    if study.axis in ("lr", "depth") and "accuracy" in metrics:
+        plots["accuracy"] = _accuracy_curve(study, histories, arms, seeds, lr_of)
+    if {"gradients", "gradients_last"} & set(metrics):
+        plots["gradients"] = _gradient_profile(study, histories, arms, seeds, lr_of)
+    if "information" in metrics:
+        value = study.values[0]
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for arm in arms:
-            if study.axis == "lr":
-                values = np.array([arm_values(histories, arm, lr, lr, seeds, final_accuracy)
-                                   for lr in study.values]).T
-            else:
-                values = np.array([arm_values(histories, arm, v, study.shared_lr, seeds, final_accuracy)
-                                   for v in study.values]).T
-            _band(ax, list(study.values), values, arm)
-        ax.set(xlabel=study.axis if study.axis == "depth" else "SGD learning rate", ylabel="final test accuracy",
-               title=f"{study.name} (mean, 95% CI over {len(seeds)} seeds"
-                     f"{'' if study.axis == 'lr' else f', lr {study.shared_lr:g}'})")
-        ax.set_xscale("log")
-        ax.set_xticks(list(study.values), [f"{v:g}" for v in study.values])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        plots["accuracy"] = png(fig)
-    if study.analysis == "gradients":
-        value, lr = study.values[0], study.shared_lr
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        for arm in arms:
-            per_layer = np.array([np.asarray(histories[(arm, value, lr, s)]["grad_norm"], float)[-1] for s in seeds])
-            _band(left, np.arange(1, per_layer.shape[1] + 1), per_layer, arm)
-            early = np.array([early_layers(histories[(arm, value, lr, s)]["grad_norm"]) for s in seeds])
-            _band(right, np.arange(1, early.shape[1] + 1), early, arm)
-        left.set(yscale="log", xlabel="layer (1 = input side)", ylabel="gradient norm, last epoch")
-        right.set(yscale="log", xlabel="epoch", ylabel="early layers' gradient norm")
-        right.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for ax in (left, right):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.suptitle(f"{study.name}: depth {value:g}, lr {lr:g}")
-        plots["gradients"] = png(fig)
-    if study.analysis == "information":
-        value, lr = study.values[0], study.shared_lr
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for arm in arms:
-            h2 = np.array([layer_entropies(histories[(arm, value, lr, s)]) for s in seeds])
+            h2 = np.array([layer_entropies(histories[(arm, value, lr_of(arm, value), s)]) for s in seeds])
             _band(ax, np.arange(1, h2.shape[1] + 1), h2, arm)
         ax.set(xlabel="hidden layer", ylabel="Renyi H2 = -log V (nats)", title=f"{study.name}: last epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         plots["information"] = png(fig)
     return plots
+
+
+def _accuracy_curve(study, histories: dict, arms: list[str], seeds, lr_of) -> bytes:
+    """Final test accuracy over the study's axis (learning rate or depth), mean and 95% CI."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for arm in arms:
+        values = np.array([arm_values(histories, arm, v, lr_of(arm, v), seeds, final_accuracy)
+                           for v in study.values]).T
+        _band(ax, list(study.values), values, arm)
+    ax.set(xlabel=study.axis if study.axis == "depth" else "SGD learning rate", ylabel="final test accuracy",
+           title=f"{study.name} (mean, 95% CI over {len(seeds)} seeds)")
+    ax.set_xscale("log")
+    ax.set_xticks(list(study.values), [f"{v:g}" for v in study.values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return png(fig)
+
+
+def _gradient_profile(study, histories: dict, arms: list[str], seeds, lr_of) -> bytes:
+    """Weight-matrix gradient norm per layer (last epoch) and of the early layers per epoch."""
+    value = study.values[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for arm in arms:
+        runs = [histories[(arm, value, lr_of(arm, value), s)] for s in seeds]
+        per_layer = np.array([np.asarray(h["weight_grad_norm"], float)[-1] for h in runs])
+        _band(left, np.arange(1, per_layer.shape[1] + 1), per_layer, arm)
+        early = np.array([early_layers(h["weight_grad_norm"]) for h in runs])
+        _band(right, np.arange(1, early.shape[1] + 1), early, arm)
+    left.set(yscale="log", xlabel="layer (1 = input side)", ylabel="weight gradient norm, last epoch")
+    right.set(yscale="log", xlabel="epoch", ylabel="early layers' weight gradient norm")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{study.name}: {condition_label(study, value)}")
+    return png(fig)

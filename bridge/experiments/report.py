@@ -20,7 +20,8 @@ from bridge.core.tables import markdown_table, markdown_to_html
 from bridge.experiments.plots import sweep_plot
 from bridge.experiments.studies import (
     TESTS_HEADERS,
-    budget_label,
+    StudyResult,
+    budget_text,
     cells_time,
     claims_rows,
     latest_results,
@@ -111,40 +112,52 @@ def _value(value) -> str:
     return value if isinstance(value, str) else f"{value:g}"
 
 
-def claims_section(store: Store) -> tuple[str, str, list[dict]]:
-    """The Claims table that opens the report (claim, source, verdict, effect +/- CI, budget, link)
-    and one section per study result with its tests and plots; the numbers they show."""
-    results = latest_results(store)
-    if not results:
-        return ("<p>No studies in this store: run <code>homeobridge study run NAME</code>.</p>", "", [])
-    rows, sections = [], []
+def _claims_rows(results: list[StudyResult], source: str) -> list[str]:
+    rows = []
     for result in results:
-        label = budget_label(result)
-        anchor = f"study-{result['name']}-{label.replace(' ', '-')}"
-        for (variant, claim_verdict), row in zip(result["verdicts"].items(), claims_rows([result])):
-            rows.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
-                row[1], row[2])) + f"<td><b>{html.escape(claim_verdict)}</b> ({html.escape(variant)})</td>"
-                f"<td>{html.escape(row[6])}</td><td>{html.escape(label)}</td>"
-                f'<td><a href="#{anchor}">{html.escape(result["name"])}</a></td></tr>')
-        plots = "".join(f"<h4>{name}</h4>" + _img(_study_plot(result, name), name) for name in result["plots"])
-        cells = ", ".join(f"{c['arm']}/{_value(c['value'])}/{c['lr']:g}/s{c['seed']}: {c['run_id']}"
-                          for c in result["cells"])
-        sections.append(
-            f'<h3 id="{anchor}">{html.escape(result["name"])} ({html.escape(label)})</h3>'
-            f"<p>{html.escape(result['study']['claim'])}</p><p class=muted>Criterion: "
-            f"{html.escape(result['study']['criterion'])}. Study run <code>{result['run_id']}</code>, "
-            f"{len(result['cells'])} training runs, {cells_time(result['cells'])}.</p>"
+        anchor = f"study-{result.name}-{result.label.replace(' ', '-')}"
+        link = f'<a href="#{anchor}">{html.escape(result.name)}</a>' if source == "this store" else html.escape(
+            result.name)
+        for row in claims_rows([result]):
+            cells = (row[1], row[2], row[3], row[4], row[5].strip("*"), row[6])
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells)
+                        + f"<td>{html.escape(source)}</td><td>{link}</td></tr>")
+    return rows
+
+
+def _study_html(result: StudyResult) -> str:
+    anchor = f"study-{result.name}-{result.label.replace(' ', '-')}"
+    plots = "".join(f"<h4>{name}</h4>" + _img(_study_plot(result, name), name) for name in result.plots)
+    cells = ", ".join(f"{c['arm']}/{_value(c['value'])}/{c['lr']:g}/s{c['seed']}: {c['run_id']}"
+                      for c in result.cells)
+    return (f'<h3 id="{anchor}">{html.escape(result.name)} ({html.escape(budget_text(result))})</h3>'
+            f"<p>{html.escape(result.study['claim'])}</p><p class=muted>Criterion: "
+            f"{html.escape(result.study['criterion'])}. Study run <code>{result.run_id}</code>, "
+            f"{len(result.cells)} training runs, {cells_time(list(result.cells))}.</p>"
             + markdown_to_html(markdown_table(TESTS_HEADERS, tests_rows([result]))) + plots
             + f"<details><summary>training runs (arm/value/lr/seed: run id)</summary><p class=muted>"
               f"{html.escape(cells)}</p></details>")
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "source", "verdict", "effect [95% CI] per test",
-                                              "budget", "details"))
+
+
+def claims_section(store: Store, committed: list[StudyResult]) -> tuple[str, str, list[dict]]:
+    """The Claims table that opens the report: this store's study results (a budget below full
+    labelled "protocol check, not a finding") and beside them the committed full-budget results
+    (``committed``, the catalogue's snapshot); one section per stored result with its tests and
+    plots; the numbers they show."""
+    results = latest_results(store)
+    full = [r for r in committed if r.is_finding]
+    if not results and not full:
+        return ("<p>No studies in this store: run <code>homeobridge study run NAME</code>.</p>", "", [])
+    rows = _claims_rows(results, "this store") + _claims_rows(full, "committed catalogue")
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "budget", "variant", "verdict per condition", "overall",
+                                              "declared, cuts, amendments", "from", "details"))
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    return table, "\n".join(sections), results
+    numbers = [r.model_dump(exclude={"path"}) for r in results]
+    return table, "\n".join(_study_html(r) for r in results), numbers
 
 
-def _study_plot(result: dict, name: str) -> bytes:
-    with open_run(result["path"], "studies") as run:
+def _study_plot(result: StudyResult, name: str) -> bytes:
+    with open_run(result.path, "studies") as run:
         return run.array(f"plots/{name}").tobytes()
 
 
@@ -156,15 +169,15 @@ def provenance_table(store: Store) -> str:
     return markdown_to_html(markdown_table(["kind", "name", "run id", "seed", "finished", "wall s"], rows))
 
 
-def build_report(store: Store) -> str:
-    """The whole HTML page for ``store``."""
+def build_report(store: Store, committed: list[StudyResult] = ()) -> str:
+    """The whole HTML page for ``store``; ``committed``: the catalogue's committed study results."""
     compares, compare_numbers = [], []
     for run in _runs(store, "compare"):
         with run:
             section, numbers = compare_section(run)
         compares.append(section)
         compare_numbers.append(numbers)
-    claims_html, studies_html, study_numbers = claims_section(store)
+    claims_html, studies_html, study_numbers = claims_section(store, list(committed))
     rules_html, rules_numbers = rules_section(store)
     sims_html, sims_numbers = sims_section(store)
     versions = package_versions()
@@ -197,10 +210,10 @@ paired by seed, effect = mean paired difference with its 95% CI, Holm within a s
 """
 
 
-def write_report(store: Store, output: Path | None = None) -> Path:
+def write_report(store: Store, output: Path | None = None, committed: list[StudyResult] = ()) -> Path:
     """Write the report atomically (default ``<results>/report.html``) and return its path."""
     output = check_writable(Path(output) if output else store.root / "report.html")
-    page = build_report(store)
+    page = build_report(store, committed)
     with atomic_output(output) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return output

@@ -1,101 +1,143 @@
-"""Paired statistics of a study: effect = mean paired difference, its 95% CI, Holm, a verdict.
+"""Paired statistics of a study: one exact test for every p-value and every interval.
 
-Each test compares a treatment arm with the baseline arm on the same seeds (same initial
-weights where the shapes allow, same data order): the per-seed differences d_i give
+Each test compares a treatment arm with a baseline arm on the same seeds (same initial weights
+where the shapes allow, same data order): the per-seed differences d_i = t_i - b_i give
 
-    effect = mean(d),  95% CI = effect +/- t_{0.975, n-1} * sd(d) / sqrt(n)     (scipy.stats.t)
-    p      = two-sided one-sample t-test of d against 0                      (scipy.stats.ttest_1samp)
+    effect = mean(d)
+    p(mu0) = exact sign-flip permutation test of mean(d - mu0) (Fisher's randomisation test:
+             under H0 each d_i - mu0 is symmetric about 0, so all 2^n sign vectors are equally
+             likely; ``scipy.stats.permutation_test``, permutation_type "samples", n_resamples inf)
+    95% CI = {mu0 : two-sided p(mu0) >= 0.05}   (the test inverted: the same method as p)
 
-When every difference is the same (sd = 0, e.g. counts), the t-test is undefined: p is then the
-exact two-sided sign test of n equal signs (scipy.stats.binomtest; 0.0625 for n = 5), and the
-interval is the point.
+Differences within :data:`TIE_TOLERANCE` of 0 (relative to the metric's scale) are 0, so the
+verdict of a constant difference never depends on rounding. The method needs no normality and
+treats ties (every seed the same difference, e.g. a count) like any other data: n equal signs
+give p = 2 / 2^n (0.0625 at 5 seeds: nothing can reach p < 0.05 with 5 seeds, and the CI is then
+unbounded; 0.002 at 10 seeds). scipy's permutation test returns no interval, so its inversion
+(bisection on mu0 between min(d) and mean(d), and mean(d) and max(d)) is written here.
 
-With several tests in one study, the p-values are Holm-adjusted (Holm 1979): sorted
-ascending, p_(k) * (m - k + 1), made monotone, capped at 1. scipy has no Holm step-down (its
-``false_discovery_control`` is Benjamini-Hochberg/Yekutieli, which controls another error rate),
-and the step-down is five lines, so it is written here.
+Every hypothesis is judged at the same level: two-sided 0.05, i.e. one-sided 0.025. One-sided
+p-values are reported doubled (capped at 1), so each p reads against 0.05 and is exactly dual
+to the 95% CI above:
 
-Verdict of one test, given the claimed sign of the effect and a declared negligible band
-[-negligible, +negligible]:
+- superiority, the claim:   p = two-sided p(0);   reversed when the effect has the other sign;
+- equivalence, refutation:  p = 2 max(p(d > -m), p(d < +m)) (TOST, band +/-m): "the effect is
+  inside the negligible band, measured";
+- non-inferiority, claim:   p = 2 p(d > -m);  inferiority, refutation: p = 2 p(d < -m).
 
-- ``refuted``: the whole 95% CI lies inside the negligible band (an effect too small to matter,
-  measured precisely; this comes first, so a significant but negligible effect is no support),
-  or Holm-adjusted p < alpha with the effect of the opposite sign;
-- ``reproduced``: Holm-adjusted p < alpha and the effect has the claimed sign (and is not
-  negligible);
-- ``inconclusive``: anything else (including fewer than 2 seeds).
+Within a study, Holm (1979) adjusts the claim p-values as one family and the refutation
+p-values as another (scipy has no Holm step-down: ``false_discovery_control`` is
+Benjamini-Hochberg, another error rate; it is five lines). Verdict of one test:
 
-A non-inferiority test (a claim that the treatment is "competitive", "as good as" the
-baseline within a declared margin) is the lower one-sided test of TOST: p of H0 "mean
-difference <= -margin" (``ttest_1samp(d, -margin, alternative="greater")``; the exact sign
-test when every difference is the same). Its verdict: ``reproduced`` when the Holm-adjusted p <
-alpha, ``refuted`` when the whole 95% CI lies below -margin (worse by more than the margin,
-measured), otherwise ``inconclusive``.
+- superiority: ``refuted`` when the Holm equivalence p < 0.05 (negligible, precisely; first, so
+  a significant but negligible effect is no support), or the Holm claim p < 0.05 with the effect
+  of the opposite sign; ``reproduced`` when the Holm claim p < 0.05 with the claimed sign;
+- non-inferiority: ``reproduced`` when the Holm claim p < 0.05, ``refuted`` when the Holm
+  inferiority p < 0.05;
+- ``inconclusive`` otherwise (and with fewer than 2 seeds).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy import stats
 
 ALPHA = 0.05
-CI_LEVEL = 0.95
+TIE_TOLERANCE = 1e-9  # |d| <= TIE_TOLERANCE * max(1, |values|) is a tie: d = 0
+MAX_SEEDS = 16  # 2^16 sign vectors: the exact test stays fast
 VERDICTS = ("reproduced", "refuted", "inconclusive")
+Kind = Literal["superiority", "non-inferiority"]
+BISECTIONS = 40
 
 
-@dataclass(frozen=True)
-class PairedEffect:
-    """Mean paired difference, its 95% CI, n and the unadjusted two-sided p-value."""
+class PairedEffect(NamedTuple):
+    """Mean paired difference, its 95% CI (the inverted test; infinite where no shift can be
+    rejected) and n."""
 
     effect: float
     low: float
     high: float
     n: int
-    p: float
+
+
+class PValues(NamedTuple):
+    """The unadjusted p of a test's claim and of its refutation (both read against 0.05)."""
+
+    claim: float
+    refutation: float
+
+
+def paired_differences(treatment: Sequence[float], baseline: Sequence[float]) -> np.ndarray:
+    """t - b per seed, with ties (within :data:`TIE_TOLERANCE` of the values' scale) set to 0."""
+    t, b = np.asarray(treatment, dtype=float), np.asarray(baseline, dtype=float)
+    d = t - b
+    scale = max(1.0, float(np.max(np.abs(np.concatenate([t, b])), initial=0.0)))
+    d[np.abs(d) <= TIE_TOLERANCE * scale] = 0.0
+    return d
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def sign_flip_p(d: np.ndarray, shift: float = 0.0,
+                alternative: Literal["two-sided", "greater", "less"] = "two-sided") -> float:
+    """Exact sign-flip p of H0 "d - shift is symmetric about 0" against ``alternative``; 1 below 2 seeds."""
+    if d.size < 2:
+        return 1.0
+    if d.size > MAX_SEEDS:
+        raise ValueError(f"the exact sign-flip test enumerates 2^n sign vectors; n = {d.size} > {MAX_SEEDS}")
+    centred = d - shift
+    if not np.any(centred):
+        return 1.0
+    result = stats.permutation_test((centred,), _mean, permutation_type="samples", vectorized=True,
+                                    n_resamples=np.inf, alternative=alternative)
+    return float(min(1.0, result.pvalue))
+
+
+def _boundary(d: np.ndarray, inside: float, outside: float) -> float:
+    """The shift between ``inside`` (not rejected) and ``outside`` (rejected) where p crosses ALPHA."""
+    for _ in range(BISECTIONS):
+        middle = 0.5 * (inside + outside)
+        if sign_flip_p(d, middle) >= ALPHA:
+            inside = middle
+        else:
+            outside = middle
+    return inside
 
 
 def paired_effect(differences: np.ndarray) -> PairedEffect:
-    """The t-interval and t-test of per-seed differences (NaN CI and p = 1 with fewer than 2)."""
+    """Mean and inverted-test 95% CI of per-seed differences (NaN with none, unbounded when n is too small)."""
     d = np.asarray(differences, dtype=float)
     n = d.size
-    mean = float(d.mean()) if n else math.nan
-    if n < 2:
-        return PairedEffect(mean, math.nan, math.nan, n, 1.0)
-    sd = float(d.std(ddof=1))
-    if sd == 0:  # identical differences: no t-test; the exact sign test of n equal signs instead
-        p = float(stats.binomtest(n, n, 0.5).pvalue) if mean != 0 else 1.0
-        return PairedEffect(mean, mean, mean, n, p)
-    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, n - 1)) * sd / math.sqrt(n)
-    p = float(stats.ttest_1samp(d, 0.0).pvalue)
-    return PairedEffect(mean, mean - half, mean + half, n, p)
+    if n == 0:
+        return PairedEffect(math.nan, math.nan, math.nan, 0)
+    mean = float(d.mean())
+    if n < 2 or 2.0 / 2**n >= ALPHA:  # no shift can be rejected: the CI is the whole line
+        return PairedEffect(mean, -math.inf, math.inf, n)
+    low = mean if d.min() == mean else _boundary(d, mean, float(d.min()) - (mean - float(d.min())))
+    high = mean if d.max() == mean else _boundary(d, mean, float(d.max()) + (float(d.max()) - mean))
+    return PairedEffect(mean, low, high, n)
 
 
-def non_inferiority_p(differences: np.ndarray, margin: float) -> float:
-    """One-sided p of H0: mean(d) <= -margin (see the module docstring); 1 with fewer than 2."""
-    d = np.asarray(differences, dtype=float)
-    n = d.size
-    if n < 2:
-        return 1.0
-    if float(d.std(ddof=1)) == 0:
-        return float(stats.binomtest(n, n, 0.5, alternative="greater").pvalue) if d[0] > -margin else 1.0
-    return float(stats.ttest_1samp(d, -margin, alternative="greater").pvalue)
+def _doubled(p: float) -> float:
+    return min(1.0, 2.0 * p)
 
 
-def non_inferiority_verdict(effect: PairedEffect, p_adjusted: float, margin: float, alpha: float = ALPHA) -> str:
-    """``reproduced`` / ``refuted`` / ``inconclusive`` of one non-inferiority test."""
-    if effect.n < 2:
-        return "inconclusive"
-    if p_adjusted < alpha:
-        return "reproduced"
-    if effect.high < -margin:
-        return "refuted"
-    return "inconclusive"
+def p_values_of(d: np.ndarray, kind: Kind, margin: float) -> PValues:
+    """The claim's and the refutation's p (module docstring) of one test; ``margin``: the
+    negligible band of a superiority test, the margin of a non-inferiority one."""
+    if kind == "superiority":
+        equivalence = max(sign_flip_p(d, -margin, "greater"), sign_flip_p(d, margin, "less"))
+        return PValues(sign_flip_p(d), _doubled(equivalence))
+    return PValues(_doubled(sign_flip_p(d, -margin, "greater")), _doubled(sign_flip_p(d, -margin, "less")))
 
 
-def holm(p_values: list[float]) -> list[float]:
+def holm(p_values: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values, in the input order."""
     m = len(p_values)
     order = np.argsort(p_values, kind="stable")
@@ -107,21 +149,24 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def verdict(effect: PairedEffect, p_adjusted: float, sign: int, negligible: float,
-            alpha: float = ALPHA) -> str:
+def verdict(kind: Kind, effect: PairedEffect, holm_ps: PValues, sign: int, alpha: float = ALPHA) -> str:
     """``reproduced`` / ``refuted`` / ``inconclusive`` of one test (see the module docstring)."""
     if effect.n < 2:
         return "inconclusive"
-    if -negligible <= effect.low and effect.high <= negligible:
+    if kind == "non-inferiority":
+        if holm_ps.claim < alpha:
+            return "reproduced"
+        return "refuted" if holm_ps.refutation < alpha else "inconclusive"
+    if holm_ps.refutation < alpha:
         return "refuted"
-    if p_adjusted < alpha:
+    if holm_ps.claim < alpha:
         return "reproduced" if effect.effect * sign > 0 else "refuted"
     return "inconclusive"
 
 
-def claim_verdict(verdicts: list[str]) -> str:
-    """A claim tested under several conditions: reproduced if every test reproduces it, refuted
-    if every test refutes it, otherwise inconclusive (mixed or open)."""
+def claim_verdict(verdicts: Sequence[str]) -> str:
+    """A claim over several tests or conditions: reproduced if every one reproduces it, refuted
+    if every one refutes it, otherwise inconclusive (mixed or open)."""
     if verdicts and all(v == "reproduced" for v in verdicts):
         return "reproduced"
     if verdicts and all(v == "refuted" for v in verdicts):

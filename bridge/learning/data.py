@@ -59,6 +59,22 @@ class Dataset:
             self.x_test[:n_test], self.y_test[:n_test], self.n_classes, self.shape,
         )
 
+    def validation_indices(self, n_train: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training, validation) indices into the training set: the first ``n_train`` images
+        train, the last ``n_val`` are held out for selection (learning rates, "best of"
+        baselines), disjoint by construction; a UserError when they would overlap (without a split, a larger
+        ``n_train`` keeps every image, as :meth:`subset` does)."""
+        total = self.x_train.shape[0]
+        if n_val and n_train + n_val > total:
+            raise UserError(f"n_train {n_train} + n_val {n_val} exceeds the {total} training images of "
+                            f"{self.name}: the validation split is held out of the training set")
+        return torch.arange(min(n_train, total)), torch.arange(total - n_val, total)
+
+    def held_out(self, n_train: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The validation images and labels of :meth:`validation_indices`."""
+        index = self.validation_indices(n_train, n_val)[1]
+        return self.x_train[index], self.y_train[index]
+
 
 def fashion_mnist_dir() -> Path | None:
     """Where the Fashion-MNIST IDX files are: $HOMEOBRIDGE_DATA (or its fashion-mnist/), then Debian's."""

@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -50,10 +50,10 @@ from bridge.learning.nets import (
     KINDS,
     NEURONS,
     READOUTS,
-    fitted_rule_name,
+    NetSpec,
+    NormSpec,
     make_net,
     net_revision,
-    norm_problem,
 )
 from models.information import information_potential
 
@@ -61,10 +61,39 @@ TRAIN_KIND = "train"
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 # TrainConfig fields newer than stored runs
-ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target", "spike_gain_adapt")
-HISTORY_KEYS = ("epoch", "train_loss", "test_accuracy", "wall_seconds",
-                "grad_norm", "act_mean", "act_std", "info_potential", "unit_cv", "dead_fraction")
-LATER_HISTORY_KEYS = ("unit_cv", "dead_fraction")  # absent from runs stored before them: read as NaN
+ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target", "spike_gain_adapt", "n_val")
+
+
+class ActivityStats(NamedTuple):
+    """Per block, on the probe in eval mode (:func:`activity_stats`)."""
+
+    act_mean: torch.Tensor  # activation mean
+    act_std: torch.Tensor  # mean over units of each unit's standard deviation
+    info_potential: torch.Tensor  # mean over units of the information potential V
+    unit_cv: torch.Tensor  # coefficient of variation over units of mean |activation| (unit usage)
+    dead_fraction: torch.Tensor  # fraction of units whose std is below DEAD_STD
+
+
+class EpochRecord(NamedTuple):
+    """One epoch of a run's history; its field names are the history's keys."""
+
+    epoch: int
+    train_loss: float
+    test_accuracy: float
+    val_accuracy: float  # NaN without a validation split (n_val = 0)
+    wall_seconds: float
+    grad_norm: list[float]  # per block: every parameter's gradient
+    weight_grad_norm: list[float]  # per block: the weight matrices' only (no gamma, beta, biases, gains)
+    act_mean: list[float]
+    act_std: list[float]
+    info_potential: list[float]
+    unit_cv: list[float]
+    dead_fraction: list[float]
+
+
+HISTORY_KEYS = EpochRecord._fields
+# absent from runs stored before them: read as NaN
+LATER_HISTORY_KEYS = ("unit_cv", "dead_fraction", "val_accuracy", "weight_grad_norm")
 DEAD_STD = 1e-4  # a unit whose output varies less than this over the probe is dead (silent or saturated)
 HEALTH_STATS = ("rate_mean", "rate_p10", "rate_p50", "rate_p90", "silent_fraction", "saturated_fraction",
                 "threshold_mean", "threshold_sd", "gain_mean", "gain_sd", "membrane_sd")
@@ -80,7 +109,9 @@ class TrainConfig(Config):
     the spiking layers that run a biological model (``fitted-online:<rule>``,
     ``adaptive-threshold``); ``spike_target`` the target spikes per step of the homeostatic LIF
     (``homeostatic``) and ``spike_gain_adapt`` whether its input gain adapts too; ``momentum`` is
-    SGD's; ``time_steps`` and ``readout`` apply to spiking nets. Fields added after runs were
+    SGD's; ``time_steps`` and ``readout`` apply to spiking nets; ``n_val`` training images (the
+    last of the training set, never trained on) are held out as the validation split, whose
+    accuracy every epoch records for selection. Fields added after runs were
     stored (:data:`ADDED_FIELDS`) are left out of the run's identity at their defaults, so those
     runs keep their ids.
     """
@@ -113,14 +144,16 @@ class TrainConfig(Config):
     spike_dt: PositiveFloat = 1e-3
     spike_target: Annotated[float, Field(gt=0, lt=1)] = 0.1
     spike_gain_adapt: bool = True
+    n_val: NonNegativeInt = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        problem = norm_problem(self.neuron, self.norm)
-        if problem:
-            raise ValueError(f"norm: {problem}")
-        if self.norm == "bn" and self.batch_size < 2:
-            raise ValueError("norm 'bn' needs batch_size >= 2 (BatchNorm has no batch at size 1)")
+        try:
+            norm = NormSpec.parse(self.neuron, self.norm)
+        except UserError as error:
+            raise ValueError(f"norm: {error}") from None
+        if norm.family in ("bn", "bn-noaffine") and self.batch_size < 2:
+            raise ValueError(f"norm {self.norm!r} needs batch_size >= 2 (BatchNorm has no batch at size 1)")
         if self.batch_size > self.n_train:
             raise ValueError(f"batch_size {self.batch_size} is larger than n_train {self.n_train}")
         return self
@@ -133,9 +166,23 @@ class TrainConfig(Config):
         return data
 
     @property
+    def norm_spec(self) -> NormSpec:
+        """The norm taken apart (``norm`` stays the stored name, so run ids keep it)."""
+        return NormSpec.parse(self.neuron, self.norm)
+
+    @property
     def rule_name(self) -> str | None:
         """The fitted rule a ``fitted:<name>[+affine]`` / ``fitted-online:<name>`` norm uses, else None."""
-        return fitted_rule_name(self.norm)
+        return self.norm_spec.fitted_rule
+
+    def net_spec(self) -> NetSpec:
+        """The architecture this run trains (``ip_eta`` 0: the IP rule's own rate, None)."""
+        return NetSpec(
+            kind=self.kind, neuron=self.neuron, depth=self.depth, width=self.width, norm=self.norm_spec,
+            init=self.init, activation=self.activation, time_steps=self.time_steps, readout=self.readout,
+            ip_eta=self.ip_eta or None, oja_eta=self.oja_eta, init_scale=self.init_scale, spike_dt=self.spike_dt,
+            spike_target=self.spike_target, spike_gain_adapt=self.spike_gain_adapt,
+        )
 
 
 _load = functools.lru_cache(maxsize=2)(load)  # a process training many runs reads each set once
@@ -176,13 +223,8 @@ def resolve_device(name: str) -> torch.device:
 def build(config: TrainConfig, data: Dataset, rule: Rule | None = None) -> nn.Module:
     """The network of ``config`` for ``data``, initialised from the config's seed."""
     torch.manual_seed(config.seed)
-    return make_net(
-        config.kind, config.neuron, config.depth, config.width, config.norm, config.init,
-        in_shape=data.shape, n_classes=data.n_classes, activation=config.activation,
-        time_steps=config.time_steps, readout=config.readout, ip_eta=config.ip_eta or None, rule=rule,
-        oja_eta=config.oja_eta, init_scale=config.init_scale, input_mean=float(data.x_train.mean()),
-        spike_dt=config.spike_dt, spike_target=config.spike_target, spike_gain_adapt=config.spike_gain_adapt,
-    )
+    return make_net(config.net_spec(), in_shape=data.shape, n_classes=data.n_classes, rule=rule,
+                    input_mean=float(data.x_train.mean()))
 
 
 def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer:
@@ -192,39 +234,50 @@ def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer
 
 
 class GradNorms:
-    """Per block (layer) of a net: the 2-norm of the gradient of all the block's parameters.
+    """Per block (layer) of a net, two 2-norms of the gradient: of all the block's parameters,
+    and of its weight matrices only (parameters of two or more dimensions: Linear / Conv
+    weights, not biases, BN or affine gamma, beta, or IP gains), so that arms with and without
+    learned per-unit parameters are measured on the same quantity.
 
     One fused norm over every gradient, summed per block by a fixed index (a parameter
-    without a gradient counts 0).
+    without a gradient counts 0); returns (2, blocks).
     """
 
     def __init__(self, net: nn.Module):
-        self.params = [p for block in net.blocks for p in block.parameters()]
-        sizes = [len(list(block.parameters())) for block in net.blocks]
+        owned = [(index, p) for index, block in enumerate(net.blocks) for p in block.parameters()]
+        self.params = [p for _, p in owned]
         device = self.params[0].device
-        self.index = torch.repeat_interleave(torch.arange(len(sizes), device=device),
-                                             torch.tensor(sizes, device=device))
-        self.blocks = len(sizes)
+        self.index = torch.tensor([index for index, _ in owned], device=device)
+        self.matrix = torch.tensor([float(p.dim() >= 2) for p in self.params], device=device)
+        self.blocks = len(net.blocks)
 
     def __call__(self) -> torch.Tensor:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
         squares = torch.stack(torch._foreach_norm(grads)).square()
-        return torch.zeros(self.blocks, device=squares.device).index_add_(0, self.index, squares).sqrt()
+        per_block = torch.zeros(2, self.blocks, device=squares.device)
+        per_block[0].index_add_(0, self.index, squares)
+        per_block[1].index_add_(0, self.index, squares * self.matrix)
+        return per_block.sqrt()
 
 
-EXPLODED = 1e6  # a homeostatic gain or bias beyond this is unstable (IP's known issue, Shaw et al.)
+EXPLODED = 1e6  # an adapted gain, bias or threshold beyond this is unstable (IP's known issue, Shaw et al.)
 
 
 def homeostatic_state(net: nn.Module) -> list[nn.Module]:
-    """The layers whose gain and bias a local rule adapts (IP, fitted homeostasis)."""
-    return [m for m in net.modules() if isinstance(m, (IntrinsicPlasticity, FittedHomeostasis))]
+    """The layers whose per-unit state a local rule adapts: IP and fitted homeostasis (gain and
+    bias), and the spiking neurons with a ``homeostatic_values()`` method (HomeostaticLeaky's
+    threshold and input gain, AdaptiveThresholdLeaky's theta)."""
+    return [m for m in net.modules()
+            if isinstance(m, (IntrinsicPlasticity, FittedHomeostasis)) or hasattr(m, "homeostatic_values")]
 
 
 def homeostasis_in_range(layers: list[nn.Module]) -> bool:
-    """Every adapted gain and bias finite and below :data:`EXPLODED` in magnitude (one host sync)."""
+    """Every adapted gain, bias and threshold finite and below :data:`EXPLODED` in magnitude
+    (one host sync). The tensors are read afresh at each call: IP rebinds its buffers each step."""
     if not layers:
         return True
-    values = torch.cat([torch.cat([m.gain.flatten(), m.bias.flatten()]) for m in layers])
+    adapted = (m.homeostatic_values() if hasattr(m, "homeostatic_values") else (m.gain, m.bias) for m in layers)
+    values = torch.cat([value.flatten() for tensors in adapted for value in tensors])
     return bool(values.isfinite().all() and values.abs().max() < EXPLODED)
 
 
@@ -245,7 +298,8 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
 
 def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, batch_size: int,
                 generator: torch.Generator, grad_samples: int, advance=None) -> tuple[float, torch.Tensor]:
-    """One pass over the shuffled training set: (mean batch loss, mean sampled gradient norm per block)."""
+    """One pass over the shuffled training set: (mean batch loss, mean sampled gradient norms
+    per block: (2, blocks), all parameters and weight matrices only, :class:`GradNorms`)."""
     net.train()
     plastic = plastic_modules(net)
     n = data.x_train.shape[0]
@@ -256,7 +310,7 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     total = torch.zeros((), device=device)
     grad_norms = GradNorms(net)
     plastic_state = homeostatic_state(net)
-    grads, sampled = torch.zeros(grad_norms.blocks, device=device), 0
+    grads, sampled = torch.zeros(2, grad_norms.blocks, device=device), 0
     batches = shuffled_batches(data.x_train, data.y_train, order[:steps * batch_size], batch_size)
     for step, (inputs, labels) in enumerate(batches):
         optimizer.zero_grad(set_to_none=True)
@@ -301,11 +355,11 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000
 
 @own_random_stream
 @torch.no_grad()
-def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> torch.Tensor:
-    """(5, blocks) per block: activation mean, mean per-unit std, mean information potential,
-    the coefficient of variation over units of each unit's mean |activation| (unit usage,
-    Shen et al. 2021: 0 when all units are used equally) and the fraction of dead units (std
-    over the probe below :data:`DEAD_STD`)."""
+def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> ActivityStats:
+    """Per block: activation mean, mean per-unit std, mean information potential, the
+    coefficient of variation over units of each unit's mean |activation| (unit usage, Shen et
+    al. 2021: 0 when all units are used equally) and the fraction of dead units (std over the
+    probe below :data:`DEAD_STD`)."""
     net.eval()
     record: list[torch.Tensor] = []
     net(probe, record)
@@ -316,7 +370,7 @@ def activity_stats(net: nn.Module, probe: torch.Tensor, kernel_sigma: float) -> 
         spread, usage = units.std(0), units.abs().mean(0)
         rows.append(torch.stack([units.mean(), spread.mean(), information_potential(units, kernel_sigma).mean(),
                                  usage.std() / usage.mean(), (spread < DEAD_STD).double().mean()]))
-    return torch.stack(rows, dim=1)
+    return ActivityStats(*torch.stack(rows, dim=1))
 
 
 def _moments(values: torch.Tensor | None) -> torch.Tensor:
@@ -365,7 +419,9 @@ def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool =
     """Train as ``config`` says (``rule``: the loaded rule of a ``fitted:`` norm); the history
     (numpy-ready lists), ``status`` and ``message``."""
     device = resolve_device(config.device)
-    data = _load(config.dataset, config.seed).subset(config.n_train, config.n_test).to(device)
+    everything = _load(config.dataset, config.seed)
+    x_val, y_val = (t.to(device) for t in everything.held_out(config.n_train, config.n_val))
+    data = everything.subset(config.n_train, config.n_test).to(device)
     net = build(config, data, rule).to(device)
     optimizer = make_optimizer(config, net)
     generator = torch.Generator().manual_seed(config.seed)
@@ -381,25 +437,22 @@ def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool =
             loss, grads = train_epoch(net, optimizer, data, config.batch_size, generator,
                                       config.grad_samples, lambda k: bar.advance(task, k))
             wall = time.perf_counter() - start
-            _append(history, epoch, loss, accuracy(net, data.x_test, data.y_test), wall, grads,
-                    activity_stats(net, probe, config.kernel_sigma))
+            validation = accuracy(net, x_val, y_val) if config.n_val else math.nan
+            record = EpochRecord(epoch, loss, accuracy(net, data.x_test, data.y_test), validation, wall,
+                                 grads[0].tolist(), grads[1].tolist(),
+                                 *(v.tolist() for v in activity_stats(net, probe, config.kernel_sigma)))
+            for key, value in record._asdict().items():
+                history[key].append(value)
             if health is not None:
                 health.append(spiking_health(net, probe).tolist())
             if not math.isfinite(loss):
                 status = "diverged"
-                message = (f"non-finite training loss or homeostatic gain/bias beyond {EXPLODED:g} in epoch "
-                           f"{epoch} (lr={config.lr}); stopped")
+                message = (f"non-finite training loss or homeostatic gain, bias or threshold beyond {EXPLODED:g} in "
+                           f"epoch {epoch} (lr={config.lr}); stopped")
                 break
     weights = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()} if health is not None else None
     return {**history, "spike_health": health, "weights": weights, "status": status, "message": message,
             "device": str(device)}
-
-
-def _append(history: dict, epoch: int, loss: float, acc: float, wall: float,
-            grads: torch.Tensor, stats: torch.Tensor) -> None:
-    values = (epoch, loss, acc, wall, grads.tolist(), *stats.tolist())
-    for key, value in zip(HISTORY_KEYS, values):
-        history[key].append(value)
 
 
 def existing_run(config: TrainConfig, store: Store) -> Path | None:
@@ -446,10 +499,13 @@ def load_history(path: Path) -> dict:
         history = {key: run.array(f"history/{key}") for key in HISTORY_KEYS
                    if key not in LATER_HISTORY_KEYS or f"history/{key}" in run.h5}
         for key in LATER_HISTORY_KEYS:
-            history.setdefault(key, np.full_like(history["act_mean"], np.nan, dtype=float))
+            like = history["epoch"] if key == "val_accuracy" else history["act_mean"]
+            history.setdefault(key, np.full_like(like, np.nan, dtype=float))
         if "history/spike_health" in run.h5:
             history["spike_health"] = run.array("history/spike_health")
         history["status"] = str(run.h5.attrs.get("status", "ok"))
+        history["width"] = int(run.config["width"])
+        history["kernel_sigma"] = float(run.config["kernel_sigma"])
         history["run_id"] = run.run_id
         history["run_started"] = run.started
         history["run_seconds"] = run.wall_seconds

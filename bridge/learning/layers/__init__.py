@@ -4,7 +4,7 @@
 - :class:`FittedHomeostasis`: a fitted rule, online or at equilibrium.
 - :class:`SynapticScaling`, :class:`OjaLinear`, :class:`DaleLinear`, :class:`ColumnEiLinear`: weight layers with a
   plastic step applied after each optimiser step (:func:`after_step`).
-- :class:`HomeostaticLeaky`: snntorch Leaky with homeostatic threshold and input gain;
+- :class:`HomeostaticLeaky`: a LIF layer (pure step, explicit state) with homeostatic threshold and input gain;
   :class:`AdaptiveThresholdLeaky`: Diehl & Cook's adaptive threshold.
 
 Plastic state lives in buffers, changes under no_grad in training mode only, is saved by

@@ -1,20 +1,29 @@
-"""Leaky integrate-and-fire layers with homeostatic thresholds (snntorch): :class:`HomeostaticLeaky`
+"""Leaky integrate-and-fire layers with homeostatic thresholds: :class:`HomeostaticLeaky`
 (threshold and input gain toward a target rate, the lif-ip model) and
 :class:`AdaptiveThresholdLeaky` (Diehl & Cook 2015).
 
-:class:`HomeostaticLeaky` subclasses ``snntorch.Leaky`` and runs, per time step, exactly the
-forward-Euler step of the Brian2 ``lif-ip`` model (``models/lif_ip.py``, whose docstring has
-the equations and sources):
+Both are plain ``nn.Module`` neurons written the way norse writes its cells: the module holds
+the parameters and the per-neuron plastic buffers, one function makes the initial per-sequence
+state, and ``forward(current, state) -> (spikes, new_state)`` wraps a pure step function of
+``models/`` that changes nothing in place. snntorch supplies only the surrogate gradient.
 
-    tau_m dv/dt = v_rest - v + gain * I;   spike when v > theta, then v -> v_reset
+:class:`HomeostaticLeaky` runs, per time step, exactly the forward-Euler step of the Brian2
+``lif-ip`` model (:func:`models.lif_ip.lif_ip_step`; ``models/lif_ip.py`` has the equations and
+sources):
+
+    tau_m dv/dt = v_rest - v + gain * I;   spike when v > theta, then v -> v - delta_v
     dtheta/dt = eta_theta (r - r_target) / r_target;   dgain/dt = eta_gain gain (1 - s2/var_target)
 
-with r a decaying spike trace and (m, s2) its slow mean and variance. In snntorch terms:
-beta = 1 - dt/tau_m, reset mechanism pinned to "zero" (reset to ``v_reset``), the per-neuron
-threshold is Leaky's ``threshold`` buffer, made plastic. theta, gain and the rate sensors
-(m, s2) are per-neuron buffers, updated in training mode with drives averaged over the batch,
-frozen in eval mode. The per-sample state (v, r) is passed explicitly: ``state =
-layer.init_state(batch, like)``, then ``spikes, state = layer(current, state)``.
+(the gain's rate gated by clip(m / r_target, 0, 1)), with r a decaying spike trace and (m, s2)
+its slow mean and variance. The leak is beta = 1 - dt/tau_m per step; the reset subtracts the
+fixed step ``delta_v`` (not the threshold, not to zero), detached from the graph as snntorch
+detaches its reset. theta, gain and the rate sensors (m, s2) are per-neuron buffers, updated in
+training mode with drives averaged over the batch, frozen in eval mode. The per-sample state
+(v, r) is passed explicitly: ``state = layer.init_state(batch, like)``, then
+``spikes, state = layer(current, state)``.
+
+Every plastic layer here gives its adapted per-neuron tensors through ``homeostatic_values()``,
+which the training loop's divergence check reads (``bridge.learning.train``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import snntorch as snn
 import torch
 from snntorch import surrogate
 from torch import nn
@@ -32,23 +40,35 @@ from bridge.learning.layers._units import as_units, from_units
 from models.adaptive_threshold import AdaptiveThresholdParams, AdaptiveThresholdState, adaptive_threshold_step
 from models.lif_ip import LifIPParams, LifIPState, lif_ip_step
 
+SNNTORCH_RESET_ZERO = 1  # snntorch's reset_mechanism_val for "zero" (its reset_dict), the value stored before
 
-class HomeostaticLeaky(snn.Leaky):
-    """snntorch Leaky whose per-neuron threshold and input gain adapt toward a target rate."""
+
+class HomeostaticLeaky(nn.Module):
+    """A layer of ``n`` lif-ip neurons whose per-neuron threshold and input gain adapt toward a
+    target rate; reset by subtracting ``params.delta_v`` (detached). See the module docstring.
+
+    Buffers (saved by ``state_dict``): the plastic ``threshold``, ``input_gain``, ``mean_rate``
+    and ``var_rate``, (n,) each; and three constants with the keys this class wrote when it
+    subclassed ``snntorch.Leaky``, kept so that state_dicts stored then load unchanged (strict):
+    ``beta`` (1 - dt/tau_m, the leak per step), ``graded_spikes_factor`` (1: unit spikes) and
+    ``reset_mechanism_val`` (1, snntorch's code for "zero", as stored then). The step reads none
+    of the three: it takes the leak and the reset from ``params``.
+    """
 
     def __init__(
         self, n: int, params: LifIPParams | None = None, dt: float = 1e-3, spike_grad: Any = None,
     ):
-        params = params or LifIPParams()
-        super().__init__(
-            beta=1.0 - dt / params.tau_m, threshold=params.theta0,
-            spike_grad=spike_grad or surrogate.atan(), reset_mechanism="zero",
-        )
-        self.n, self.params, self.dt = n, params, dt
-        self.threshold = torch.full((n,), float(params.theta0))
-        self.register_buffer("input_gain", torch.full((n,), float(params.gain0)))
-        self.register_buffer("mean_rate", torch.full((n,), float(params.r_target)))
-        self.register_buffer("var_rate", torch.full((n,), float(params.var_target)))
+        super().__init__()
+        self.n, self.params, self.dt = n, params or LifIPParams(), dt
+        self.spike_grad = spike_grad or surrogate.atan()
+        p = self.params
+        self.register_buffer("threshold", torch.full((n,), float(p.theta0)))
+        self.register_buffer("graded_spikes_factor", torch.tensor(1.0))
+        self.register_buffer("reset_mechanism_val", torch.tensor(SNNTORCH_RESET_ZERO))
+        self.register_buffer("beta", torch.tensor(1.0 - dt / p.tau_m))
+        self.register_buffer("input_gain", torch.full((n,), float(p.gain0)))
+        self.register_buffer("mean_rate", torch.full((n,), float(p.r_target)))
+        self.register_buffer("var_rate", torch.full((n,), float(p.var_target)))
 
     @classmethod
     def from_rule(cls, rule: Any, n: int, dt: float = 1e-3, **overrides: float) -> HomeostaticLeaky:
@@ -73,7 +93,9 @@ class HomeostaticLeaky(snn.Leaky):
         return cls(n, params, dt)
 
     def init_state(self, batch: int, like: torch.Tensor) -> LifIPState:
-        """Start of a sequence: v at rest, the rate trace at the neuron's running mean rate."""
+        """The state at the start of a sequence of ``batch`` samples (dtype and device of ``like``):
+        v at rest and the rate trace at the neuron's running mean rate, per sample; theta, gain
+        and the rate sensors copies of the buffers."""
         def per_sample(values: torch.Tensor | float) -> torch.Tensor:
             base = torch.as_tensor(values, dtype=like.dtype, device=like.device)
             return base.expand(batch, self.n).clone()
@@ -85,11 +107,14 @@ class HomeostaticLeaky(snn.Leaky):
             var_rate=self.var_rate.to(like.dtype, copy=True),
         )
 
-    def forward(self, current: torch.Tensor, state: LifIPState | None = None):  # type: ignore[override]
-        """One time step: ``(spikes, new_state)``; plastic updates only in training mode.
+    def forward(self, current: torch.Tensor, state: LifIPState | None = None) -> tuple[torch.Tensor, LifIPState]:
+        """One time step, :func:`models.lif_ip.lif_ip_step` with the surrogate ``spike_grad``:
+        ``(spikes, new_state)``; ``state`` None starts a sequence (:meth:`init_state`).
 
-        ``current`` is (batch, n) or a feature map (batch, n, H, W), whose channels are the
-        neurons (every position a sample of its channel: the state is kept as (batch*H*W, n)).
+        In training mode the step is plastic and the buffers take the new theta, gain and rate
+        sensors (in place, no grad); in eval mode they are frozen. ``current`` is (batch, n) or a
+        feature map (batch, n, H, W), whose channels are the neurons (every position a sample of
+        its channel: the state is kept as (batch*H*W, n)).
         """
         units = as_units(current)
         if state is None:
@@ -111,10 +136,15 @@ class HomeostaticLeaky(snn.Leaky):
     def unit_gains(self) -> torch.Tensor:
         return self.input_gain
 
+    def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
+        """The adapted per-neuron tensors: (threshold, input gain)."""
+        return self.threshold, self.input_gain
+
     def extra_repr(self) -> str:
         p = self.params
         return (f"{self.n}, dt={self.dt}, beta={1 - self.dt / p.tau_m:.3g}, r_target={p.r_target} Hz, "
-                f"reset=zero, tau_r={p.tau_r}, eta_theta={p.eta_theta}, eta_gain={p.eta_gain}")
+                f"reset=subtract delta_v={p.delta_v} (detached), tau_r={p.tau_r}, eta_theta={p.eta_theta}, "
+                f"eta_gain={p.eta_gain}")
 
 
 class AdaptiveThresholdLeaky(nn.Module):
@@ -152,6 +182,10 @@ class AdaptiveThresholdLeaky(nn.Module):
     def unit_thresholds(self) -> torch.Tensor:
         """Thresholds in units of the gap: 1 + theta / (v_thresh - v_rest)."""
         return 1 + self.theta / self.gap
+
+    def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
+        """The adapted per-neuron tensors: (theta,), the threshold's raise in mV."""
+        return (self.theta,)
 
     def extra_repr(self) -> str:
         p = self.params

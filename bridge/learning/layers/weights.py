@@ -131,8 +131,14 @@ class OjaLinear(nn.Linear):
 
     @classmethod
     def wrap(cls, linear: nn.Linear, eta_oja: float = 1e-3) -> OjaLinear:
-        """An OjaLinear with ``linear``'s shape and parameters."""
-        layer = cls(linear.in_features, linear.out_features, linear.bias is not None, eta_oja)
+        """An OjaLinear with ``linear``'s shape and parameters, drawing no random numbers.
+
+        ``nn.Linear.__init__`` draws a weight and bias from torch's generator; drawn here they
+        would shift every later layer's draws, so that an oja net built from a seed would share
+        only its first layer with the plain net of that seed (arms paired by seed, issue 23).
+        It runs on a fork of the generator, and ``linear``'s own parameters replace its draws."""
+        with torch.random.fork_rng(devices=[]):
+            layer = cls(linear.in_features, linear.out_features, linear.bias is not None, eta_oja)
         layer.load_state_dict(linear.state_dict())
         return layer
 
