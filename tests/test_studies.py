@@ -53,12 +53,13 @@ AS_GOOD = Comparison(variant="v", metric="accuracy", treatments=("t",), baseline
 
 
 def _verdict(differences, comparison: Comparison = BETTER, family: list[PValues] = ()) -> str:
-    """The verdict of one test of ``differences`` (baseline 0.8), Holm over it and ``family``."""
+    """The verdict of one test of ``differences`` (baseline 0.8), judged in a study with ``family``'s
+    tests: Holm over every claim and refutation p, at most one null of each test true."""
     d = np.asarray(differences, dtype=float)
     test = pair(comparison, Labels("v", "", "t", "b"), 0.8 + d, np.full(d.size, 0.8))
-    claims = holm([test.p, *(f.claim for f in family)])
-    refutations = holm([test.p_refutation, *(f.refutation for f in family)])
-    return test.judged(claims[0], refutations[0]).verdict
+    m = 1 + len(family)
+    adjusted = holm([test.p, *(f.claim for f in family), test.p_refutation, *(f.refutation for f in family)], m)
+    return test.judged(adjusted[0], adjusted[m]).verdict
 
 
 def test_a_clear_effect_is_reproduced_a_reversed_one_refuted_noise_inconclusive():
@@ -104,6 +105,8 @@ def test_non_inferiority_and_inferiority_at_the_same_level():
 
 def test_holm_applies_to_refutations_as_to_reproductions():
     assert holm([0.04, 0.01, 0.30]) == pytest.approx([0.08, 0.03, 0.30])
+    # claims and refutations of 2 tests, one family: at most 2 of the 4 nulls true, multipliers capped at 2
+    assert holm([0.01, 0.02, 0.5, 0.4], true_at_most=2) == pytest.approx([0.02, 0.04, 0.8, 0.8])
     negligible = 0.0005 * RNG.standard_normal(10)
     assert _verdict(negligible) == "refuted"  # alone: inside the band, measured
     alone = p_values_of(paired_differences(negligible, np.zeros(10)), "superiority", 0.005).refutation
@@ -115,7 +118,7 @@ def test_holm_applies_to_refutations_as_to_reproductions():
 
 def _history(status="ok", **values) -> dict:
     epochs = 2
-    base = {"status": status, "width": 16, "kernel_sigma": 0.1, "test_accuracy": np.array([0.5, 0.6]),
+    base = {"status": status, "width": 16, "kernel_sigma": 0.1, "n_val": 100, "test_accuracy": np.array([0.5, 0.6]),
             "val_accuracy": np.array([0.55, 0.65]), "weight_grad_norm": np.full((epochs, 4), 0.1),
             "info_potential": np.full((epochs, 3), 0.5), "unit_cv": np.full((epochs, 3), 0.2),
             "dead_fraction": np.zeros((epochs, 3)), "act_std": np.ones((epochs, 3)),
@@ -132,6 +135,35 @@ def test_a_diverged_run_takes_its_metric_worst_value(name):
     assert (worst - metric_value(converged, name)) * metric.better < 0  # worse than a run that trained
     if name == "accuracy":
         assert worst == CHANCE
+
+
+def test_a_converged_run_is_clipped_at_the_worst_value_and_a_non_finite_read_is_it():
+    exploding = _history(act_std=np.array([[1.0, 1e-9, 1e-9]] * 2))  # drift 9 decades: clipped at 6
+    assert metric_value(exploding, "activity_drift") == METRICS["activity_drift"].worst(exploding)
+    vanished = _history(weight_grad_norm=np.zeros((2, 4)))  # log10(0) = -inf: the worst value
+    assert metric_value(vanished, "gradients") == METRICS["gradients"].worst(vanished)
+    stored_before = _history(weight_grad_norm=np.full((2, 4), np.nan))  # never recorded: no value
+    assert np.isnan(metric_value(stored_before, "gradients"))
+
+
+def test_a_design_that_cannot_reach_a_verdict_says_so():
+    from bridge.experiments.studies.results import StudyResult
+    from bridge.experiments.studies.tables import reach_text, smallest_holm_p
+
+    def result(seeds: int, tests: int) -> StudyResult:
+        test = pair(BETTER, Labels("v", "", "t", "b"), np.full(seeds, 0.9), np.full(seeds, 0.8))
+        return StudyResult(name="s", budget="full", run_id="r", finished="f", wall_seconds=1.0, study={},
+                           tests=(test,) * tests, cells=tuple({"seed": s} for s in range(seeds)))
+
+    assert smallest_holm_p(result(5, 1)) == pytest.approx(0.0625) and "no verdict reachable" in reach_text(result(5, 1))
+    assert smallest_holm_p(result(10, 24)) == pytest.approx(24 / 512) and "no verdict" not in reach_text(result(10, 24))
+
+
+def test_plots_stack_runs_that_stopped_early():
+    from bridge.experiments.plots import stack_padded
+
+    stacked = stack_padded([[0.5, 0.6, 0.7], [0.5]])  # the second run diverged in epoch 1
+    assert stacked.shape == (2, 3) and np.isnan(stacked[1, 1:]).all()
 
 
 def test_a_diverged_treatment_counts_against_it_in_every_metric():
@@ -179,7 +211,7 @@ def test_the_best_learning_rate_is_chosen_on_validation_not_test():
         histories[CellKey("t", 4, 0.1, s)] = _history(val_accuracy=np.array([0.6]), test_accuracy=np.array([0.8]))
     assert own_best(study, histories, "t", 4, range(3)) == (0.01, "validation")
     for key, history in histories.items():  # runs stored without a split: test accuracy, and said so
-        histories[key] = {**history, "val_accuracy": np.array([np.nan])}
+        histories[key] = {**history, "n_val": 0, "val_accuracy": np.array([np.nan])}
     assert own_best(study, histories, "t", 4, range(3)) == (0.1, "test")
 
 

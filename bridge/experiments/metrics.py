@@ -93,41 +93,66 @@ def silent_fraction(history: dict) -> float:
 
 
 class Metric(NamedTuple):
-    """A study metric: how to read it from a converged run, which direction is better, and the
-    value a diverged run takes: the declared policy for every metric is the metric's worst value
-    (for the direction that is better), so a run that failed counts against its arm."""
+    """A study metric: how to read it from a run, the history key it needs, which direction is
+    better, and its worst value. The declared policy, for every metric: a diverged run takes the
+    worst value, and a converged run's value is clipped at it (a non-finite read, e.g. log10 of a
+    zero gradient, is the worst value too), so a run that failed counts against its arm and no
+    converged run counts as worse than a failed one. A run that never recorded the key (stored
+    before it existed) has no value: NaN."""
 
     read: Callable[[dict], float]
+    key: str
     better: Literal[1, -1]
     worst: Callable[[dict], float]
     worst_text: str
 
 
-GRADIENT_FLOOR = -12.0  # log10 of a gradient norm below any a float32 net records: vanished
+GRADIENT_FLOOR = -12.0  # log10 of a gradient norm: vanished, as far as learning goes
 DRIFT_CEILING = float(np.log10(1e6))  # the divergence criterion's scale change (EXPLODED)
 
+
+def _constant(value: float) -> Callable[[dict], float]:
+    return lambda history: value
+
+
 METRICS: dict[str, Metric] = {
-    "accuracy": Metric(final_accuracy, 1, lambda h: CHANCE, "chance (0.1): the run did not learn"),
-    "val_accuracy": Metric(validation_accuracy, 1, lambda h: CHANCE, "chance (0.1)"),
-    "gradients": Metric(early_gradient, 1, lambda h: GRADIENT_FLOOR, f"log10 norm {GRADIENT_FLOOR:g} (vanished)"),
-    "gradients_last": Metric(early_gradient_last, 1, lambda h: GRADIENT_FLOOR,
-                             f"log10 norm {GRADIENT_FLOOR:g} (vanished)"),
-    "information": Metric(hidden_entropy, 1, lambda h: 0.5 * math.log(4 * math.pi * h["kernel_sigma"] ** 2),
+    "accuracy": Metric(final_accuracy, "test_accuracy", 1, _constant(CHANCE), "chance (0.1): the run did not learn"),
+    "val_accuracy": Metric(validation_accuracy, "val_accuracy", 1, _constant(CHANCE), "chance (0.1)"),
+    "gradients": Metric(early_gradient, "weight_grad_norm", 1, _constant(GRADIENT_FLOOR),
+                        f"log10 norm {GRADIENT_FLOOR:g} (vanished; lower values clipped to it)"),
+    "gradients_last": Metric(early_gradient_last, "weight_grad_norm", 1, _constant(GRADIENT_FLOOR),
+                             f"log10 norm {GRADIENT_FLOOR:g} (vanished; lower values clipped to it)"),
+    "information": Metric(hidden_entropy, "info_potential", 1,
+                          lambda h: 0.5 * math.log(4 * math.pi * h["kernel_sigma"] ** 2),
                           "H2 of a constant output, log(sqrt(4 pi) kernel_sigma): -1.04 at sigma 0.1"),
-    "unit_cv": Metric(hidden_unit_cv, -1, lambda h: math.sqrt(h["width"] - 1),
-                      "sqrt(width - 1): one unit carries all activity"),
-    "dead_fraction": Metric(hidden_dead_fraction, -1, lambda h: 1.0, "1: every unit dead"),
-    "activity_drift": Metric(activity_drift, -1, lambda h: DRIFT_CEILING,
-                             f"{DRIFT_CEILING:g}: a scale change of 10^6, the divergence criterion"),
-    "silent_fraction": Metric(silent_fraction, -1, lambda h: 1.0, "1: every unit silent"),
+    "unit_cv": Metric(hidden_unit_cv, "unit_cv", -1, lambda h: math.sqrt(h["width"]),
+                      "sqrt(width): one unit carries all activity (the CV's largest value)"),
+    "dead_fraction": Metric(hidden_dead_fraction, "dead_fraction", -1, _constant(1.0), "1: every unit dead"),
+    "activity_drift": Metric(activity_drift, "act_std", -1, _constant(DRIFT_CEILING),
+                             f"{DRIFT_CEILING:g}: a scale change of 10^6, the divergence criterion (larger "
+                             "values clipped to it)"),
+    "silent_fraction": Metric(silent_fraction, "spike_health", -1, _constant(1.0), "1: every unit silent"),
 }
 
 
+def _recorded(history: dict, key: str) -> bool:
+    values = history.get(key)
+    return values is not None and bool(np.isfinite(np.asarray(values, dtype=float)).any())
+
+
 def metric_value(history: dict, name: str) -> float:
-    """``name`` of one run under the diverged-run policy (:class:`Metric`): a diverged run takes
-    the metric's worst value; a converged run without it (stored before it was recorded) NaN."""
+    """``name`` of one run under the diverged-run policy of :class:`Metric`."""
     metric = METRICS[name]
-    return metric.worst(history) if history["status"] != "ok" else metric.read(history)
+    worst = metric.worst(history)
+    if history["status"] != "ok":
+        return worst
+    if not _recorded(history, metric.key):
+        return math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):  # log10(0), 0/0: the worst value below
+        value = metric.read(history)
+    if not math.isfinite(value):
+        return worst
+    return max(value, worst) if metric.better > 0 else min(value, worst)
 
 
 def arm_values(histories: dict, arm: str, value: float, lr: float, seeds, metric) -> np.ndarray:

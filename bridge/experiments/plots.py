@@ -10,7 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from bridge.experiments.metrics import (  # noqa: E402
     arm_values,
@@ -19,6 +18,7 @@ from bridge.experiments.metrics import (  # noqa: E402
     layer_entropies,
     metric_value,
 )
+from bridge.experiments.statistics import paired_effect  # noqa: E402
 from bridge.learning.train import HEALTH_STATS  # noqa: E402
 
 
@@ -30,12 +30,20 @@ def png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def stack_padded(histories: list) -> np.ndarray:
+    """Per-epoch arrays of several runs stacked as (runs, epochs, ...), a run that stopped early
+    (diverged) padded with NaN after its last epoch."""
+    arrays = [np.asarray(h, dtype=float) for h in histories]
+    epochs = max(a.shape[0] for a in arrays)
+    return np.stack([np.concatenate([a, np.full((epochs - a.shape[0], *a.shape[1:]), np.nan)]) for a in arrays])
+
+
 def _series(summary: dict, key: str):
     """(label, runs) per (neuron, norm, batch) group at its best learning rate."""
     for row in (r for r in summary["rows"] if "run_ids" in r):
         runs = [r for r in summary["runs"] if r["run_id"] in row["run_ids"]]
         label = f"{row['norm']} (b={row['batch_size']}, lr={row['best_lr']:g})"
-        yield row["neuron"], label, np.array([np.asarray(r[key], dtype=float) for r in runs])
+        yield row["neuron"], label, stack_padded([r[key] for r in runs])
 
 
 def _per_neuron_axes(neurons: list[str], ylabel: str):
@@ -171,17 +179,21 @@ def sweep_plot(run) -> bytes:
     return png(fig)
 
 
-def _mean_ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over axis 0 (seeds) and the half-width of its 95% t-interval."""
-    n = values.shape[0]
-    half = stats.t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else 0 * values[0]
-    return values.mean(axis=0), half
+def _mean_ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 (seeds) and its 95% CI, the studies' one method (the inverted exact
+    sign-flip test, ``statistics.paired_effect``): NaN where it is unbounded (below 6 seeds) or a
+    seed has no value."""
+    flat = values.reshape(values.shape[0], -1)
+    effects = [paired_effect(column) if np.isfinite(column).all() else None for column in flat.T]
+    low = np.array([e.low if e and np.isfinite(e.low) else np.nan for e in effects]).reshape(values.shape[1:])
+    high = np.array([e.high if e and np.isfinite(e.high) else np.nan for e in effects]).reshape(values.shape[1:])
+    return values.mean(axis=0), low, high
 
 
 def _band(ax, x, values: np.ndarray, label: str) -> None:
-    mean, half = _mean_ci(values)
+    mean, low, high = _mean_ci(values)
     line, = ax.plot(x, mean, marker="o", label=label)
-    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.15)
+    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
 
 
 def _arms(keys: list[tuple]) -> list[str]:
@@ -189,7 +201,7 @@ def _arms(keys: list[tuple]) -> list[str]:
 
 
 def effects_plot(tests: list, title: str) -> bytes:
-    """Each test's effect with its 95% CI (an unbounded CI drawn as the point alone); the zero line
+    """Each test's effect with its 95% CI (an unbounded one dotted across the plot); the zero line
     and each test's declared negligible band (superiority) or margin (non-inferiority, a red tick
     at -margin). ``tests``: judged paired tests (``studies.judging.PairedTest``)."""
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(tests) + 1.4))
@@ -199,6 +211,10 @@ def effects_plot(tests: list, title: str) -> bytes:
     errors = np.array([[t.effect - t.low, t.high - t.effect] for t in tests]).T
     ax.errorbar(effects, y, xerr=np.where(np.isfinite(errors), errors, 0.0), fmt="o", capsize=3)
     ax.axvline(0, color="black", lw=1)
+    unbounded = [row for row, t in zip(y, tests) if not (np.isfinite(t.low) and np.isfinite(t.high))]
+    if unbounded:
+        ax.hlines(unbounded, 0, 1, transform=ax.get_yaxis_transform(), colors="C0", linestyles="dotted",
+                  label="95% CI unbounded (too few seeds)")
     for row, test in zip(y, tests):
         if test.kind == "non-inferiority":
             ax.plot([-test.negligible] * 2, [row - 0.3, row + 0.3], color="red", lw=2)
@@ -232,18 +248,15 @@ def comparison_plot(study, histories: dict, arms: list[str], seeds, metric: str,
     for index, arm in enumerate(arms):
         values = np.array([arm_values(histories, arm, v, lr_of(arm, v), seeds, lambda h: metric_value(h, metric))
                            for v in study.values]).T
-        mean, half = _mean_ci(values)
-        ax.errorbar(x + (index - (len(arms) - 1) / 2) * width, mean, yerr=half, fmt="o", capsize=3, label=arm)
-    ax.set_xticks(x, [condition_label(study, v) for v in study.values], fontsize=8)
-    ax.set(ylabel=METRIC_LABELS[metric], title=f"{study.name} (mean, 95% CI over {len(seeds)} seeds)")
+        mean, low, high = _mean_ci(values)
+        spread = np.nan_to_num(np.stack([mean - low, high - mean]))
+        ax.errorbar(x + (index - (len(arms) - 1) / 2) * width, mean, yerr=spread, fmt="o", capsize=3, label=arm)
+    ax.set_xticks(x, [study.condition(v) for v in study.values], fontsize=8)
+    ax.set(ylabel=METRIC_LABELS[metric],
+           title=f"{study.name} (mean over {len(seeds)} seeds, exact 95% CI where bounded)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return png(fig)
-
-
-def condition_label(study, value) -> str:
-    """A value of the study's axis in words: a setting's name, or e.g. 'depth 10'."""
-    return str(value) if study.axis == "setting" else f"{study.axis} {value:g}"
 
 
 def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list, lr_of) -> dict[str, bytes]:
@@ -261,7 +274,7 @@ def study_plots(study, histories: dict, keys: list[tuple], seeds, tests: list, l
               for arm in arms if histories[(arm, value, lr_of(arm, value), seeds[0])].get("spike_health") is not None}
     if groups:
         plots["spiking_health"] = health_plot(
-            groups, f"{study.name}: firing-rate health at {condition_label(study, value)}, last epoch")
+            groups, f"{study.name}: firing-rate health at {study.condition(value)}, last epoch")
     if study.axis in ("lr", "depth") and "accuracy" in metrics:
         plots["accuracy"] = _accuracy_curve(study, histories, arms, seeds, lr_of)
     if {"gradients", "gradients_last"} & set(metrics):
@@ -304,7 +317,7 @@ def _gradient_profile(study, histories: dict, arms: list[str], seeds, lr_of) -> 
         runs = [histories[(arm, value, lr_of(arm, value), s)] for s in seeds]
         per_layer = np.array([np.asarray(h["weight_grad_norm"], float)[-1] for h in runs])
         _band(left, np.arange(1, per_layer.shape[1] + 1), per_layer, arm)
-        early = np.array([early_layers(h["weight_grad_norm"]) for h in runs])
+        early = stack_padded([early_layers(h["weight_grad_norm"]) for h in runs])
         _band(right, np.arange(1, early.shape[1] + 1), early, arm)
     left.set(yscale="log", xlabel="layer (1 = input side)", ylabel="weight gradient norm, last epoch")
     right.set(yscale="log", xlabel="epoch", ylabel="early layers' weight gradient norm")
@@ -312,5 +325,5 @@ def _gradient_profile(study, histories: dict, arms: list[str], seeds, lr_of) -> 
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{study.name}: {condition_label(study, value)}")
+    fig.suptitle(f"{study.name}: {study.condition(value)}")
     return png(fig)

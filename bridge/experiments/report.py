@@ -192,8 +192,10 @@ def build_report(store: Store, committed: list[StudyResult] = ()) -> str:
 by homeobridge {versions['homeobridge']} (git {short_commit(versions['git'])}), brian2 {versions['brian2']},
 torch {versions['torch']}, snntorch {versions['snntorch']}.</p>
 <h2>Claims</h2>
-<p class=muted>Each claim of the seed papers tested under a protocol declared before its runs: arms
-paired by seed, effect = mean paired difference with its 95% CI, Holm within a study.</p>
+<p class=muted>Each claim of the seed papers tested under a declared, dated protocol (its cuts and
+amendments dated and flagged where they came after a look): arms paired by seed, effect = mean
+paired difference with its exact 95% CI, Holm within a study. A budget below full is a protocol
+check, not a finding.</p>
 {claims_html}
 <h2>Studies</h2>
 {studies_html}

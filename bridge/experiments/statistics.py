@@ -25,9 +25,11 @@ to the 95% CI above:
   inside the negligible band, measured";
 - non-inferiority, claim:   p = 2 p(d > -m);  inferiority, refutation: p = 2 p(d < -m).
 
-Within a study, Holm (1979) adjusts the claim p-values as one family and the refutation
-p-values as another (scipy has no Holm step-down: ``false_discovery_control`` is
-Benjamini-Hochberg, another error rate; it is five lines). Verdict of one test:
+Within a study, Holm (1979) adjusts the claim and the refutation p-values together, as one
+family, so the study's familywise error is 0.05; a test's claim null and refutation null exclude
+each other, so of the 2m nulls at most m can be true and each multiplier is capped at m
+(Shaffer 1986). scipy has no Holm step-down (``false_discovery_control`` is Benjamini-Hochberg,
+another error rate); it is a few lines. Verdict of one test:
 
 - superiority: ``refuted`` when the Holm equivalence p < 0.05 (negligible, precisely; first, so
   a significant but negligible effect is no support), or the Holm claim p < 0.05 with the effect
@@ -80,10 +82,6 @@ def paired_differences(treatment: Sequence[float], baseline: Sequence[float]) ->
     return d
 
 
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
-
-
 def sign_flip_p(d: np.ndarray, shift: float = 0.0,
                 alternative: Literal["two-sided", "greater", "less"] = "two-sided") -> float:
     """Exact sign-flip p of H0 "d - shift is symmetric about 0" against ``alternative``; 1 below 2 seeds."""
@@ -94,7 +92,7 @@ def sign_flip_p(d: np.ndarray, shift: float = 0.0,
     centred = d - shift
     if not np.any(centred):
         return 1.0
-    result = stats.permutation_test((centred,), _mean, permutation_type="samples", vectorized=True,
+    result = stats.permutation_test((centred,), np.mean, permutation_type="samples", vectorized=True,
                                     n_resamples=np.inf, alternative=alternative)
     return float(min(1.0, result.pvalue))
 
@@ -137,14 +135,18 @@ def p_values_of(d: np.ndarray, kind: Kind, margin: float) -> PValues:
     return PValues(_doubled(sign_flip_p(d, -margin, "greater")), _doubled(sign_flip_p(d, -margin, "less")))
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values, in the input order."""
+def holm(p_values: Sequence[float], true_at_most: int | None = None) -> list[float]:
+    """Holm step-down adjusted p-values, in the input order: the k-th smallest times the number of
+    hypotheses left, capped at ``true_at_most`` where no more of the nulls can be true together
+    (Shaffer 1986: a study's claim and refutation nulls of one test exclude each other, so of its
+    2m nulls at most m are true), made monotone, capped at 1."""
     m = len(p_values)
+    cap = m if true_at_most is None else true_at_most
     order = np.argsort(p_values, kind="stable")
     adjusted = np.empty(m)
     running = 0.0
     for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        running = max(running, min(1.0, min(cap, m - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted.tolist()
 

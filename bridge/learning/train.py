@@ -235,8 +235,9 @@ def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer
 
 class GradNorms:
     """Per block (layer) of a net, two 2-norms of the gradient: of all the block's parameters,
-    and of its weight matrices only (parameters of two or more dimensions: Linear / Conv
-    weights, not biases, BN or affine gamma, beta, or IP gains), so that arms with and without
+    and of its weight matrices only (parameters of two or more dimensions with more than one
+    value per output unit: Linear / Conv weights and weight norm's direction v, not biases, BN
+    or affine gamma, beta, IP gains or weight norm's per-unit g), so that arms with and without
     learned per-unit parameters are measured on the same quantity.
 
     One fused norm over every gradient, summed per block by a fixed index (a parameter
@@ -248,7 +249,7 @@ class GradNorms:
         self.params = [p for _, p in owned]
         device = self.params[0].device
         self.index = torch.tensor([index for index, _ in owned], device=device)
-        self.matrix = torch.tensor([float(p.dim() >= 2) for p in self.params], device=device)
+        self.matrix = torch.tensor([float(p.dim() >= 2 and p[0].numel() > 1) for p in self.params], device=device)
         self.blocks = len(net.blocks)
 
     def __call__(self) -> torch.Tensor:
@@ -506,6 +507,7 @@ def load_history(path: Path) -> dict:
         history["status"] = str(run.h5.attrs.get("status", "ok"))
         history["width"] = int(run.config["width"])
         history["kernel_sigma"] = float(run.config["kernel_sigma"])
+        history["n_val"] = int(run.config.get("n_val", 0))
         history["run_id"] = run.run_id
         history["run_started"] = run.started
         history["run_seconds"] = run.wall_seconds

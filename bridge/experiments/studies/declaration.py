@@ -131,6 +131,10 @@ class Study(BaseModel):
     cuts: tuple[Cut, ...] = ()
     amendments: tuple[Amendment, ...] = ()
 
+    def condition(self, value: float | str) -> str:
+        """A value of the study's axis in words: a setting's name, or e.g. 'depth 10'."""
+        return str(value) if self.axis == "setting" else f"{self.axis} {value:g}"
+
     @model_validator(mode="after")
     def _consistent(self) -> Study:
         problem = _study_problem(self)

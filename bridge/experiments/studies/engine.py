@@ -14,7 +14,7 @@ from bridge.core.errors import UserError
 from bridge.core.store import Stopwatch, Store, open_run
 from bridge.experiments.executor import run_grid
 from bridge.experiments.metrics import final_accuracy
-from bridge.experiments.plots import condition_label, study_plots
+from bridge.experiments.plots import study_plots
 from bridge.experiments.studies.catalogue import get_study
 from bridge.experiments.studies.cells import CellKey, StudyRun, cell_config, cell_keys, uses_rule
 from bridge.experiments.studies.declaration import Budget, Comparison, Study, at_budget, describe
@@ -47,7 +47,7 @@ def plan(request: StudyRun, store: Store) -> tuple[Study, Budget, list[CellKey],
 def study_tests(study: Study, histories: Histories, seeds, rule: str) -> list[PairedTest]:
     """Every declared comparison's paired tests (before Holm)."""
     return [test for comparison in study.comparisons
-            for test in comparison_tests(study, comparison, histories, seeds, rule, condition_label)]
+            for test in comparison_tests(study, comparison, histories, seeds, rule)]
 
 
 def information_sim(budget: Budget, store: Store) -> PairedTest:

@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bridge.experiments.metrics import CHANCE, metric_value
+from bridge.experiments.metrics import CHANCE, arm_values, metric_value
 from bridge.experiments.statistics import (
     PairedEffect,
     PValues,
@@ -122,15 +122,15 @@ def pair(comparison: Comparison, labels: Labels, treatment: Sequence[float], bas
 
 def seed_values(histories: Histories, cell: CellKey, seeds: Sequence[int], metric: str) -> tuple[np.ndarray, int]:
     """``metric`` of the cells ``cell`` with each seed (the diverged policy applied), and how many diverged."""
-    runs = [histories[cell._replace(seed=seed)] for seed in seeds]
-    return np.array([metric_value(h, metric) for h in runs]), sum(h["status"] != "ok" for h in runs)
+    values = arm_values(histories, cell.arm, cell.value, cell.lr, seeds, lambda h: metric_value(h, metric))
+    return values, sum(histories[cell._replace(seed=seed)]["status"] != "ok" for seed in seeds)
 
 
 def _score(histories: Histories, cell: CellKey, seeds: Sequence[int]) -> tuple[float, SelectedOn]:
-    """Seed-mean validation accuracy of a cell, or its test accuracy where no validation was recorded."""
-    validation, _ = seed_values(histories, cell, seeds, "val_accuracy")
-    if np.isfinite(validation).all():
-        return float(validation.mean()), "validation"
+    """Seed-mean validation accuracy of a cell, or its test accuracy where its runs hold no
+    validation split (trained before it existed, or declared without one)."""
+    if all(histories[cell._replace(seed=seed)].get("n_val", 0) for seed in seeds):
+        return float(seed_values(histories, cell, seeds, "val_accuracy")[0].mean()), "validation"
     return float(seed_values(histories, cell, seeds, "accuracy")[0].mean()), "test"
 
 
@@ -161,7 +161,7 @@ def _baselines(study: Study, comparison: Comparison, histories: Histories, value
     """(arm, label, what chose it) of each baseline at ``value``: the declared ones, or the best of
     ``best_of`` by validation accuracy."""
     if not comparison.best_of:
-        return [(b, b, "declared") for b in comparison.baselines if b in present_arms(study, "*")]
+        return [(b, b, "declared") for b in comparison.baselines]
     scored = {}
     for arm in comparison.best_of:
         chosen = lr_of(study, comparison, histories, arm, value, seeds)
@@ -172,7 +172,7 @@ def _baselines(study: Study, comparison: Comparison, histories: Histories, value
 
 
 def comparison_tests(study: Study, comparison: Comparison, histories: Histories, seeds: Sequence[int],
-                     rule: str, condition_label) -> list[PairedTest]:
+                     rule: str) -> list[PairedTest]:
     """The paired tests of one declared comparison."""
     if comparison.lr_policy == "count":
         return count_tests(study, comparison, histories, seeds, rule)
@@ -186,7 +186,7 @@ def comparison_tests(study: Study, comparison: Comparison, histories: Histories,
             lr_b = lr_of(study, comparison, histories, baseline, value, seeds)
             t, t_diverged = seed_values(histories, CellKey(treatment, value, lr_t.lr, 0), seeds, comparison.metric)
             b, b_diverged = seed_values(histories, CellKey(baseline, value, lr_b.lr, 0), seeds, comparison.metric)
-            tests.append(pair(comparison, Labels(comparison.variant, condition_label(study, value), treatment, label),
+            tests.append(pair(comparison, Labels(comparison.variant, study.condition(value), treatment, label),
                               t, b, (t_diverged, b_diverged), (lr_t.lr, lr_b.lr),
                               _worse(_worse(lr_t.on, lr_b.on), chose_baseline)))
     return tests
@@ -216,10 +216,11 @@ def count_tests(study: Study, comparison: Comparison, histories: Histories, seed
 
 
 def judge(tests: Sequence[PairedTest]) -> list[PairedTest]:
-    """Holm over the study's claim p-values and, as a second family, its refutation p-values;
-    each test judged."""
-    claims, refutations = holm([t.p for t in tests]), holm([t.p_refutation for t in tests])
-    return [test.judged(p, q) for test, p, q in zip(tests, claims, refutations)]
+    """Holm over the study's claim and refutation p-values as one family (at most one null of
+    each test can be true: ``statistics.holm``'s ``true_at_most``); each test judged."""
+    m = len(tests)
+    adjusted = holm([t.p for t in tests] + [t.p_refutation for t in tests], true_at_most=m)
+    return [test.judged(adjusted[i], adjusted[m + i]) for i, test in enumerate(tests)]
 
 
 def condition_verdict(tests: Sequence[PairedTest]) -> str:

@@ -48,8 +48,12 @@ class StudyResult(BaseModel):
         return self.budget == FULL
 
 
-def _read(path: Path) -> StudyResult:
+def _read(path: Path) -> StudyResult | None:
+    """The result stored at ``path``; None for one of the v1 engine (its ``verdicts`` attribute
+    and other test fields: see docs/store-schema.md)."""
     with open_run(path, STUDY_KIND) as run:
+        if "verdicts" in run.h5.attrs:
+            return None
         return StudyResult(
             name=run.name, budget=str(run.h5.attrs["budget"]), run_id=run.run_id, path=str(run.path),
             finished=run.finished, wall_seconds=run.wall_seconds, study=run.config["study"],
@@ -65,9 +69,8 @@ def latest_results(store: Store, budget: str | None = None) -> list[StudyResult]
     for info in store.list_runs(STUDY_KIND):
         if budget and info.config.get("budget") != budget:
             continue
-        try:
-            result = _read(info.path)
-        except (TypeError, ValueError, KeyError):  # a result of the v1 engine: other test fields
+        result = _read(info.path)
+        if result is None:
             continue
         key = (result.name, result.budget, result.device)
         if key not in newest or result.finished >= newest[key].finished:

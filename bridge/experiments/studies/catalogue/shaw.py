@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bridge.experiments.studies.catalogue.common import DECLARED, DEEP_TANH, NARROW, REVIEWED, SHAW, budgets
+from bridge.experiments.studies.catalogue.common import (
+    DECLARED,
+    DEEP_TANH,
+    NARROW,
+    NO_VALIDATION,
+    REVIEWED,
+    SHAW,
+    budgets,
+)
 from bridge.experiments.studies.declaration import Amendment, Comparison, Cut, Study
 
 IP_ARMS = ("ip-infomax", "ip-infomax+affine")
@@ -19,7 +27,7 @@ DEPTH = Study(
         for variant, policy in (("shared lr 0.05", "shared"), ("own best lr", "own-best"))),
     arms=("none", "bn", "bn-noaffine", *IP_ARMS, "fitted+affine"),
     axis="depth", values=(2, 10), tested=(10,), lrs=(0.01, 0.05), shared_lr=0.05, fixed=DEEP_TANH,
-    budgets=budgets(full_width=128), cuts=(NARROW, Cut(
+    budgets=budgets(full_width=128), cuts=(NARROW, NO_VALIDATION, Cut(
         on=DECLARED, what="depth 20 (declared with depths 2 and 10)", before_runs=False,
         reason="cut while the full budget ran, after its none cells had run (they sit at chance) and before any IP "
                "or BN cell of it: measured there, a 10-epoch run of none takes 80 s at depth 10 and 160 s at depth "

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bridge.experiments.studies.catalogue.common import DECLARED, NARROW, SHAW, SPIKING_MLP, SPIKING_SOURCE, budgets
+from bridge.experiments.studies.catalogue.common import (
+    DECLARED,
+    NARROW,
+    NO_VALIDATION,
+    SHAW,
+    SPIKING_MLP,
+    SPIKING_SOURCE,
+    budgets,
+)
 from bridge.experiments.studies.declaration import Amendment, Comparison, Cut, Study
 
 FOUND_BY_SNN_VS_RATE = dt.date(2026, 11, 26)  # commits 2e9be17, ce9aa96, fcf4d17
@@ -119,9 +127,10 @@ VS_RATE = Study(
     arms=tuple(_RATE_AND_SPIKING), arm_fields=_RATE_AND_SPIKING,
     axis="depth", values=(4,), tested=(4,), lrs=(0.02, 0.1), fixed={**SPIKING_MLP, "activation": "tanh"},
     budgets=budgets(full_width=128, full_train=10000),
-    cuts=(NARROW, Cut(on=DECLARED, before_runs=True, what="full budget: 10,000 training images for every arm",
-                      reason="measured on one core: the spiking net takes 0.7-0.9 s per 1000 images per epoch, "
-                             "~8 min a run on all 60k images, ~2 h for the spiking arms")),
+    cuts=(NARROW, NO_VALIDATION,
+          Cut(on=DECLARED, before_runs=True, what="full budget: 10,000 training images for every arm",
+              reason="measured on one core: the spiking net takes 0.7-0.9 s per 1000 images per epoch, ~8 min a run "
+                     "on all 60k images, ~2 h for the spiking arms")),
     amendments=(
         Amendment(on=FOUND_BY_SNN_VS_RATE, after_look=True, what="variant arm 'spiking homeostatic 0.2' and its test",
                   reason="the first full run's diagnostics showed the homeostatic layers held at about 0.13 spikes "
