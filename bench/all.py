@@ -19,7 +19,7 @@ from _timing import HEADER, Ratio
 
 from bridge.core.tables import markdown_table
 
-BENCHES = ("bench_layers", "bench_spiking", "bench_train_loop", "bench_throughput", "bench_memory",
+BENCHES = ("bench_layers", "bench_spiking", "bench_train_loop", "bench_ensemble", "bench_throughput", "bench_memory",
            "bench_sweep", "bench_standalone", "bench_gpu")
 
 

@@ -316,8 +316,8 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Train one network (rate or spiking, any norm) and store its per-epoch history."""
+    from bridge.learning.engine import train as run_train
     from bridge.learning.train import TrainConfig, summarise
-    from bridge.learning.train import train as run_train
 
     config = apply_overrides(TrainConfig(), [f"device={device}", *(overrides or [])])
     summary = summarise(run_train(config, store(ctx), progress=not as_json, rerun=rerun))

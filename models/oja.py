@@ -35,6 +35,13 @@ def oja_delta(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.T
     return y.T @ (x - y @ weight) / batch
 
 
+def oja_delta_t(x: torch.Tensor, y: torch.Tensor, weight_t: torch.Tensor) -> torch.Tensor:
+    """:func:`oja_delta` transposed, for weights stored (in, out) (the ensemble engine's layout):
+    (x - y W)^T y / batch, with x (..., batch, in), y (..., batch, out), W^T (..., in, out)."""
+    batch = x.shape[-2]
+    return (x - y @ weight_t.transpose(-1, -2)).transpose(-1, -2) @ y / batch
+
+
 INPUT_EQUATIONS = "x = x_in(t, i) : 1"
 OUTPUT_EQUATIONS = "y : 1"
 SYNAPSE_MODEL = """

@@ -40,17 +40,6 @@ def test_workers_start_with_what_a_first_cell_would_import():
         assert list(pool.map(_imported, WORKER_PRELOAD)) == [True] * len(WORKER_PRELOAD)
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
-def test_workers_share_only_the_cores_the_command_may_use():
-    """A command restricted to one core (``taskset``, a scheduler's allocation) gives its workers
-    that core's threads, not the machine's."""
-    one_core = {min(os.sched_getaffinity(0))}
-    code = "from bridge.core.workers import usable_cores; print(usable_cores())"
-    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            preexec_fn=lambda: os.sched_setaffinity(0, one_core))
-    assert pinned.stdout.split() == ["1"]
-
-
 def assert_user_error(result: subprocess.CompletedProcess, fragment: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

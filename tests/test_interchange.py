@@ -15,9 +15,10 @@ from bridge.cli import main
 from bridge.core.store import Store
 from bridge.experiments.interchange import NIR_DT, NirNet, lif_names, rate_code, spiking_graph, write_nir
 from bridge.fitting.rules import save_rule
+from bridge.learning.engine import train
 from bridge.learning.layers.spiking import net_params
 from bridge.learning.nets import NetSpec, make_net
-from bridge.learning.train import TrainConfig, restore, summarise, train
+from bridge.learning.train import TrainConfig, restore, summarise
 
 IMAGES = 500
 

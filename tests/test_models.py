@@ -151,3 +151,11 @@ def test_synaptic_scaling_brian2_weights_follow_scaling_factor(gamma):
     assert abs(w[:, -1] / w[:, 0] - 1).max() > 1e-3  # the weights did move
     assert gamma == 0 or abs(err).max() > 1e-3  # the integral term is in play
     np.testing.assert_allclose(w[:20, -1] / w[:20, 0], w[0, -1] / w[0, 0])  # one factor per neuron
+
+def test_the_transposed_oja_step_is_the_oja_step_transposed():
+    from models.oja import oja_delta_t
+
+    torch.manual_seed(1)
+    x, w = torch.randn(5, 7), torch.randn(3, 7)
+    y = x @ w.T
+    torch.testing.assert_close(oja_delta_t(x, y, w.T.contiguous()), oja_delta(x, y, w).T)

@@ -19,7 +19,8 @@ from bridge.core.store import Stopwatch, Store, open_run
 from bridge.fitting.rules import load_rule, save_rule
 from bridge.fitting.runs import fit_run
 from bridge.learning.data import FASHION_FILES, dataset_identity
-from bridge.learning.train import TrainConfig, train
+from bridge.learning.engine import train
+from bridge.learning.train import TrainConfig
 
 DIGITS = {"dataset": "digits", "n_train": 200, "n_test": 100, "epochs": 1, "width": 16, "device": "cpu",
           "probe_size": 32}

@@ -15,6 +15,7 @@ from bridge.core.errors import UserError
 from bridge.core.store import Store, open_run
 from bridge.fitting.rules import save_rule
 from bridge.learning.data import fashion_mnist_dir
+from bridge.learning.engine import train
 from bridge.learning.layers.spiking import HomeostaticLeaky, net_params
 from bridge.learning.nets import NetSpec, make_net
 from bridge.learning.train import (
@@ -24,7 +25,6 @@ from bridge.learning.train import (
     run_inputs,
     run_training,
     shuffled_batches,
-    train,
 )
 
 needs_fashion = pytest.mark.skipif(
@@ -178,7 +178,8 @@ def test_spiking_health_silent_and_saturated_layers_are_seen():
 
 
 def test_homeostatic_spiking_run_records_thresholds_and_gains(tmp_path):
-    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history, train
+    from bridge.learning.engine import train
+    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history
 
     config = TrainConfig(neuron="spiking", norm="homeostatic", n_train=128, n_test=64, epochs=2, width=8,
                          batch_size=32, time_steps=4, probe_size=32, device="cpu")
@@ -191,7 +192,8 @@ def test_homeostatic_spiking_run_records_thresholds_and_gains(tmp_path):
 
 def test_spiking_runs_keep_their_trained_weights(tmp_path):
     from bridge.learning.data import load
-    from bridge.learning.train import TrainConfig, build, load_weights, train
+    from bridge.learning.engine import train
+    from bridge.learning.train import TrainConfig, build, load_weights
 
     config = TrainConfig(neuron="spiking", norm="homeostatic", n_train=128, n_test=64, epochs=1, width=8,
                          batch_size=32, time_steps=4, probe_size=32, device="cpu")
@@ -210,7 +212,8 @@ def test_spiking_runs_keep_their_trained_weights(tmp_path):
 def test_fitted_online_spiking_rule_trains_at_batch_one(tmp_path):
     """The fitted lif-ip rule run online (one step = 10 ms) trains a spiking net one image at a
     time, its thresholds moving."""
-    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history, train
+    from bridge.learning.engine import train
+    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history
 
     store = Store(tmp_path)
     save_rule(make_rule(model="lif-ip", transfer="lif"), store)
@@ -245,7 +248,8 @@ def test_adaptive_threshold_runs_at_batch_one_and_its_health_shows_why_it_is_sil
     """Diehl & Cook's constants (tau_m 100 ms, 13 mV to threshold) in 10 steps of 10 ms leave a
     default-initialised net silent: the diagnostics say so (all units silent, membrane sd far
     below the 13 mV gap)."""
-    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history, train
+    from bridge.learning.engine import train
+    from bridge.learning.train import HEALTH_STATS, TrainConfig, load_history
 
     config = TrainConfig(neuron="spiking", norm="adaptive-threshold", n_train=100, n_test=100, epochs=1, width=16,
                          batch_size=1, lr=0.01, time_steps=10, spike_dt=0.01, probe_size=64, device="cpu")

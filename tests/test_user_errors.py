@@ -198,7 +198,8 @@ def test_the_kinds_runs_knows_are_the_kinds_runs_are_written_with():
 @pytest.fixture
 def spiking_run(tmp_path):
     """(store, path) of a tiny trained spiking run on digits: one that ``export --to nir`` writes."""
-    from bridge.learning.train import TrainConfig, train
+    from bridge.learning.engine import train
+    from bridge.learning.train import TrainConfig
 
     store = Store(tmp_path / "results")
     config = TrainConfig(dataset="digits", neuron="spiking", n_train=64, n_test=32, epochs=1, width=8,

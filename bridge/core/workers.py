@@ -13,17 +13,8 @@ Only the standard library here: the command line calls this before it imports an
 from __future__ import annotations
 
 import multiprocessing
-import os
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on: its affinity mask where the system has one (a
-    ``taskset``, a batch scheduler's allocation), else every core of the machine."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def worker_context(modules: tuple[str, ...]) -> BaseContext:

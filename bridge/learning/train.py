@@ -1,9 +1,10 @@
 """Training of one network on one data set, recorded per epoch and written to the store.
 
-``train(config, store)`` trains the network of a :class:`TrainConfig` and writes one run of
-kind ``train`` (schema in ``docs/train-schema.md``); a run already complete in the store is
-returned without training again. ``run_training(config)`` does the work and returns the
-history as a dict.
+``run_training(config)`` trains the network of a :class:`TrainConfig` on the single engine
+and returns the history as a dict; ``write_training`` writes it as one run of kind ``train``
+(schema in ``docs/train-schema.md``). ``bridge.learning.engine.train(config, store)`` picks
+the engine a config trains on (the ensemble engine where it can be a member) and returns a
+run already complete in the store without training again.
 
 The whole data set lives on the device as tensors; each epoch draws one permutation from a
 seeded generator and slices whole batches from it (batch size 1 is online learning; a last
@@ -14,11 +15,15 @@ time, and per layer: the gradient norm (averaged over about ``grad_samples`` sam
 the epoch), and on a fixed probe of test images in eval mode the activation mean, the mean
 over units of each unit's standard deviation, and the mean over units of the information
 potential (``models.information``). A non-finite loss stops the run: status ``diverged``, the
-history so far kept. The same seed gives identical results on the CPU.
+history so far kept. The same seed gives identical results on the CPU: every run computes on
+one CPU thread (:data:`CPU_THREADS`, part of its inputs), since some kernels (F.linear at batch
+64) round differently on two; so a run's numbers do not depend on how many workers train beside
+it, and an ensemble member (``ensemble_training``) equals its single run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -38,6 +43,7 @@ from bridge.core.progress import progress_bar
 from bridge.core.store import Stopwatch, Store, open_run, write_arrays
 from bridge.fitting.rules import Rule, load_rule
 from bridge.learning.data import DATASETS, Dataset, dataset_identity, load
+from bridge.learning.ensemble import engine_of
 from bridge.learning.layers import (
     FittedHomeostasis,
     IntrinsicPlasticity,
@@ -199,13 +205,15 @@ def load_train_rule(config: TrainConfig, store: Store) -> Rule | None:
 
 
 def run_inputs(config: TrainConfig, rule: Rule | None) -> dict:
-    """Everything besides the config that changes a run's numbers: the rule's content hash and
-    the data set's identity (file names, sizes, sha256), and the net's revision where its
-    construction was corrected after runs were stored (``nets.net_revision``)."""
+    """Everything besides the config that changes a run's numbers: the rule's content hash, the
+    data set's identity (file names, sizes, sha256), the CPU threads it computes on, the engine
+    that trains it (``engine``), and the net's revision where its construction was corrected
+    after runs were stored (``nets.net_revision``)."""
     rules = {rule.name: rule.content_hash()} if rule is not None else {}
     revision = net_revision(config.neuron, config.norm)
     corrected = {"net_revision": revision} if revision > 1 else {}
-    return {"rules": rules, "data": dataset_identity(config.dataset), **corrected}
+    return {"rules": rules, "data": dataset_identity(config.dataset), "cpu_threads": CPU_THREADS,
+            "engine": engine_of(config, rule), **corrected}
 
 
 def run_path(config: TrainConfig, rule: Rule | None) -> tuple[str, str, dict, dict]:
@@ -253,7 +261,12 @@ class GradNorms:
         self.blocks = len(net.blocks)
 
     def __call__(self) -> torch.Tensor:
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        return self.of([p.grad for p in self.params])
+
+    def of(self, grads: list[torch.Tensor | None]) -> torch.Tensor:
+        """The two norms per block of ``grads``, one per parameter of the net in block order
+        (an ensemble member's slices: ``ensemble.member_grads``)."""
+        grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, self.params)]
         squares = torch.stack(torch._foreach_norm(grads)).square()
         per_block = torch.zeros(2, self.blocks, device=squares.device)
         per_block[0].index_add_(0, self.index, squares)
@@ -416,61 +429,90 @@ def spiking_health(net: nn.Module, probe: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool = True) -> dict:
-    """Train as ``config`` says (``rule``: the loaded rule of a ``fitted:`` norm); the history
-    (numpy-ready lists), ``status`` and ``message``."""
-    device = resolve_device(config.device)
+CPU_THREADS = 1  # every run computes on one CPU thread (module docstring)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int = CPU_THREADS) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` for the block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class RunData(NamedTuple):
+    """What a run trains and is measured on, on its device."""
+
+    data: Dataset  # training (the first n_train images) and test sets
+    x_val: torch.Tensor  # the validation split (the last n_val training images)
+    y_val: torch.Tensor
+    probe: torch.Tensor  # the first probe_size test images
+
+
+def run_data(config: TrainConfig, device: torch.device) -> RunData:
     everything = _load(config.dataset, config.seed)
     x_val, y_val = (t.to(device) for t in everything.held_out(config.n_train, config.n_val))
     data = everything.subset(config.n_train, config.n_test).to(device)
-    net = build(config, data, rule).to(device)
+    return RunData(data, x_val, y_val, data.x_test[:config.probe_size])
+
+
+def evaluate(config: TrainConfig, net: nn.Module, inputs: RunData, epoch: int, loss: float, wall: float,
+             grads: torch.Tensor) -> EpochRecord:
+    """One epoch's record of a trained net: its loss and gradient norms, test and validation
+    accuracy and activity statistics on the probe (eval mode)."""
+    validation = accuracy(net, inputs.x_val, inputs.y_val) if config.n_val else math.nan
+    stats = activity_stats(net, inputs.probe, config.kernel_sigma)
+    return EpochRecord(epoch, loss, accuracy(net, inputs.data.x_test, inputs.data.y_test), validation, wall,
+                       grads[0].tolist(), grads[1].tolist(), *(v.tolist() for v in stats))
+
+
+def diverged_message(config: TrainConfig, epoch: int) -> str:
+    return (f"non-finite training loss or homeostatic gain, bias or threshold beyond {EXPLODED:g} in epoch {epoch} "
+            f"(lr={config.lr}); stopped")
+
+
+def run_training(config: TrainConfig, rule: Rule | None = None, progress: bool = True) -> dict:
+    """Train as ``config`` says (``rule``: the loaded rule of a ``fitted:`` norm) on one CPU
+    thread; the history (numpy-ready lists), ``status`` and ``message``."""
+    with cpu_threads():
+        return _train(config, rule, progress)
+
+
+def _train(config: TrainConfig, rule: Rule | None, progress: bool) -> dict:
+    device = resolve_device(config.device)
+    inputs = run_data(config, device)
+    net = build(config, inputs.data, rule).to(device)
     optimizer = make_optimizer(config, net)
     generator = torch.Generator().manual_seed(config.seed)
-    probe = data.x_test[:config.probe_size]
     history = {key: [] for key in HISTORY_KEYS}
     health = [] if config.neuron == "spiking" else None
     status, message = "ok", ""
-    steps = data.x_train.shape[0] // config.batch_size
+    steps = inputs.data.x_train.shape[0] // config.batch_size
     with progress_bar(progress) as bar:
         task = bar.add_task(f"train {run_name(config)}", total=steps * config.epochs)
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
-            loss, grads = train_epoch(net, optimizer, data, config.batch_size, generator,
+            loss, grads = train_epoch(net, optimizer, inputs.data, config.batch_size, generator,
                                       config.grad_samples, lambda k: bar.advance(task, k))
-            wall = time.perf_counter() - start
-            validation = accuracy(net, x_val, y_val) if config.n_val else math.nan
-            record = EpochRecord(epoch, loss, accuracy(net, data.x_test, data.y_test), validation, wall,
-                                 grads[0].tolist(), grads[1].tolist(),
-                                 *(v.tolist() for v in activity_stats(net, probe, config.kernel_sigma)))
+            record = evaluate(config, net, inputs, epoch, loss, time.perf_counter() - start, grads)
             for key, value in record._asdict().items():
                 history[key].append(value)
             if health is not None:
-                health.append(spiking_health(net, probe).tolist())
+                health.append(spiking_health(net, inputs.probe).tolist())
             if not math.isfinite(loss):
-                status = "diverged"
-                message = (f"non-finite training loss or homeostatic gain, bias or threshold beyond {EXPLODED:g} in "
-                           f"epoch {epoch} (lr={config.lr}); stopped")
+                status, message = "diverged", diverged_message(config, epoch)
                 break
     weights = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()} if health is not None else None
     return {**history, "spike_health": health, "weights": weights, "status": status, "message": message,
-            "device": str(device)}
+            "device": str(device), "engine": "single", "cpu_threads": CPU_THREADS}
 
 
 def existing_run(config: TrainConfig, store: Store) -> Path | None:
     """The complete run of ``config`` on today's inputs (its rule as now stored, its data), or None."""
     return store.find_run(*run_path(config, load_train_rule(config, store)))
-
-
-def train(config: TrainConfig, store: Store, progress: bool = True, rerun: bool = False) -> Path:
-    """Train and write the run to ``store``; an existing complete run with the same config and the
-    same inputs (rule content, data) is returned untouched unless ``rerun``."""
-    rule = load_train_rule(config, store)
-    kind, name, identity, inputs = run_path(config, rule)
-    existing = store.find_run(kind, name, identity, inputs)
-    if existing is not None and not rerun:
-        return existing
-    clock = Stopwatch()
-    return write_training(config, rule, run_training(config, rule, progress), store, clock)
 
 
 def write_training(config: TrainConfig, rule: Rule | None, history: dict, store: Store, clock: Stopwatch) -> Path:
@@ -489,7 +531,9 @@ def write_training(config: TrainConfig, rule: Rule | None, history: dict, store:
             weights.attrs["type"] = "state_dict"
             for key, value in history["weights"].items():
                 weights.create_dataset(key, data=value)
-        h5.attrs.update(status=history["status"], message=history["message"], device=history["device"])
+        h5.attrs.update(status=history["status"], message=history["message"], device=history["device"],
+                        engine=history["engine"], cpu_threads=history["cpu_threads"],
+                        **{key: history[key] for key in ("ensemble_id", "ensemble_size") if key in history})
     return store.path_for(kind, name, identity, inputs)
 
 

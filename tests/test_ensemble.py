@@ -1,0 +1,104 @@
+"""The ensemble engine (issue 24): every member's history equal to the same cell trained alone,
+bit for bit, per layer family; another run id than the single engine's, whose products round
+otherwise; a diverged member stops alone; the executor's ensembles write the same run files as
+cells trained one by one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_layers import make_rule
+
+from bridge.core.store import Store
+from bridge.experiments.executor import groups, run_grid
+from bridge.fitting.rules import save_rule
+from bridge.learning.engine import run_cells, train
+from bridge.learning.ensemble import ENSEMBLE_FAMILIES, engine_of
+from bridge.learning.ensemble_training import MEMBERS_AT_MOST, ensemble_key, run_ensemble
+from bridge.learning.train import HISTORY_KEYS, TrainConfig, load_history, run_inputs, run_training
+
+SMALL = {"dataset": "digits", "n_train": 320, "n_val": 64, "n_test": 128, "epochs": 2, "depth": 4, "width": 16,
+         "batch_size": 16, "device": "cpu", "probe_size": 64, "grad_samples": 5}
+FAMILIES = ["none", "bn", "bn-noaffine", "ip-infomax", "ip-triesch+affine", "fitted:hand", "fitted:hand+affine", "oja"]
+
+
+def _same(first: dict, second: dict) -> None:
+    for key in HISTORY_KEYS:
+        if key != "wall_seconds":
+            np.testing.assert_array_equal(np.asarray(first[key], float), np.asarray(second[key], float), err_msg=key)
+    assert (first["status"], first.get("message")) == (second["status"], second.get("message"))
+
+
+def test_every_family_of_the_engine_is_tested():
+    assert {TrainConfig(norm=norm).norm_spec.family for norm in FAMILIES} == set(ENSEMBLE_FAMILIES)
+
+
+@pytest.mark.parametrize("norm", FAMILIES)
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_each_member_equals_its_cell_trained_alone_bit_for_bit(norm, batch_size):
+    if batch_size == 1 and norm.startswith("bn"):
+        pytest.skip("BatchNorm has no batch at size 1")
+    rule = make_rule() if norm.startswith("fitted:") else None
+    fields = {**SMALL, "norm": norm, "batch_size": batch_size, "momentum": 0.5 if batch_size > 1 else 0.0}
+    if batch_size == 1:
+        fields |= {"n_train": 48, "epochs": 1}
+    configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.01, 0.05, 0.2)]  # digits: its split is the seed's
+    together = run_ensemble(configs, rule, progress=False)
+    for config, member in zip(configs, together):
+        _same(member, run_ensemble([config], rule, progress=False)[0])
+        assert member["engine"] == "ensemble" and member["ensemble_size"] == 3
+
+
+def test_members_of_other_seeds_keep_their_own_weights_and_data_order():
+    fields = {**SMALL, "dataset": "mnist1d", "norm": "bn"}
+    configs = [TrainConfig(**fields, seed=0, lr=0.05), TrainConfig(**fields, seed=0, lr=0.1)]
+    assert ensemble_key(TrainConfig(**fields, seed=1, lr=0.05)) != ensemble_key(configs[0])  # mnist1d: data by seed
+    fashion = [TrainConfig(**{**SMALL, "dataset": "fashion-mnist"}, seed=seed, lr=0.05) for seed in (0, 1)]
+    assert ensemble_key(fashion[0]) == ensemble_key(fashion[1])
+    for config, member in zip(configs, run_ensemble(configs, progress=False)):
+        _same(member, run_ensemble([config], progress=False)[0])
+
+
+def test_the_engine_is_part_of_the_run_id_since_its_products_round_otherwise():
+    config = TrainConfig(**{**SMALL, "width": 128, "batch_size": 32, "norm": "ip-infomax"}, seed=0, lr=0.05)
+    ensemble, single = run_ensemble([config], progress=False)[0], run_training(config, progress=False)
+    assert not np.array_equal(ensemble["grad_norm"], single["grad_norm"])  # baddbmm on W^T vs F.linear on W
+    np.testing.assert_allclose(ensemble["train_loss"], single["train_loss"], rtol=1e-4)  # the same net and data
+    assert run_inputs(config, None)["engine"] == "ensemble" == engine_of(config)
+    assert run_inputs(TrainConfig(neuron="spiking", norm="none"), None)["engine"] == "single"
+
+
+def test_a_diverged_member_stops_alone_as_its_cell_would():
+    fields = {**SMALL, "activation": "relu", "norm": "none"}
+    configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.05, 1e36)]
+    steady, exploded = run_ensemble(configs, progress=False)
+    assert steady["status"] == "ok" and len(steady["epoch"]) == 2
+    assert exploded["status"] == "diverged" and len(exploded["epoch"]) == 1
+    _same(steady, run_ensemble(configs[:1], progress=False)[0])
+    _same(exploded, run_ensemble(configs[1:], progress=False)[0])
+
+
+def test_the_executor_groups_ensembles_and_writes_the_runs_cells_alone_write(tmp_path):
+    configs = [TrainConfig(**SMALL, norm=norm, seed=0, lr=lr) for norm in ("none", "bn") for lr in (0.02, 0.1)]
+    spiking = TrainConfig(**{**SMALL, "neuron": "spiking", "epochs": 1, "time_steps": 2}, seed=0, lr=0.1)
+    alone, together = Store(tmp_path / "alone"), Store(tmp_path / "together")
+    tasks = groups([*configs, spiking], together)
+    assert sorted(len(t) for t in tasks) == [1, 2, 2] and [spiking] in tasks
+    assert all(len(t) <= MEMBERS_AT_MOST for t in groups(configs * 20, together))
+    single_paths = [train(c, alone, progress=False) for c in configs]
+    grid_paths = run_grid(configs, 1, together, progress=False)
+    assert [p.name for p in single_paths] == [p.name for p in grid_paths]  # the same run ids
+    for a, b in zip(single_paths, grid_paths):
+        _same(load_history(a), load_history(b))
+    assert [h["engine"] for h in run_cells(configs[:2], None, progress=False)] == ["ensemble"] * 2
+
+
+def test_a_fitted_ensemble_writes_each_member_with_its_rule(tmp_path):
+    store = Store(tmp_path)
+    save_rule(make_rule(), store)
+    configs = [TrainConfig(**SMALL, norm="fitted:hand", seed=0, lr=lr) for lr in (0.02, 0.1)]
+    assert [len(t) for t in groups(configs, store)] == [2]
+    paths = run_grid(configs, 1, store, progress=False)
+    assert len({p.name for p in paths}) == 2 and all(load_history(p)["status"] == "ok" for p in paths)
+    scaling = make_rule().model_copy(update={"kind": "scaling"})
+    assert engine_of(configs[0], scaling) == "single" == engine_of(configs[0], None)  # a scaling rule scales weights
