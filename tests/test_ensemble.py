@@ -49,6 +49,18 @@ def test_each_member_equals_its_cell_trained_alone_bit_for_bit(norm, batch_size)
         assert member["engine"] == "ensemble" and member["ensemble_size"] == 3
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+@pytest.mark.parametrize(("members", "batch_size"), [(3, 1), (32, 3)])
+def test_members_equal_alone_at_odd_widths_whatever_the_activation(activation, members, batch_size):
+    """Vectorised kernels round an element by its place in a vector: at a width of 20 a member's
+    slice starts mid-vector, so its activations must run on its own slice."""
+    fields = {**SMALL, "width": 20, "activation": activation, "batch_size": batch_size, "n_train": 30, "epochs": 1}
+    configs = [TrainConfig(**fields, seed=0, lr=0.01 * (1 + e)) for e in range(members)]
+    together = run_ensemble(configs, progress=False)
+    for e in (0, members // 2, members - 1):
+        _same(together[e], run_ensemble([configs[e]], progress=False)[0])
+
+
 def test_members_of_other_seeds_keep_their_own_weights_and_data_order():
     fields = {**SMALL, "dataset": "mnist1d", "norm": "bn"}
     configs = [TrainConfig(**fields, seed=0, lr=0.05), TrainConfig(**fields, seed=0, lr=0.1)]
@@ -68,8 +80,9 @@ def test_the_engine_is_part_of_the_run_id_since_its_products_round_otherwise():
     assert run_inputs(TrainConfig(neuron="spiking", norm="none"), None)["engine"] == "single"
 
 
-def test_a_diverged_member_stops_alone_as_its_cell_would():
-    fields = {**SMALL, "activation": "relu", "norm": "none"}
+@pytest.mark.parametrize("norm", ["none", "bn"])
+def test_a_diverged_member_stops_alone_as_its_cell_would(norm):
+    fields = {**SMALL, "activation": "relu", "norm": norm}
     configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.05, 1e36)]
     steady, exploded = run_ensemble(configs, progress=False)
     assert steady["status"] == "ok" and len(steady["epoch"]) == 2
@@ -83,8 +96,9 @@ def test_the_executor_groups_ensembles_and_writes_the_runs_cells_alone_write(tmp
     spiking = TrainConfig(**{**SMALL, "neuron": "spiking", "epochs": 1, "time_steps": 2}, seed=0, lr=0.1)
     alone, together = Store(tmp_path / "alone"), Store(tmp_path / "together")
     tasks = groups([*configs, spiking], together)
-    assert sorted(len(t) for t in tasks) == [1, 2, 2] and [spiking] in tasks
+    assert [len(t) for t in tasks] == [2, 2, 1] and [spiking] in tasks
     assert all(len(t) <= MEMBERS_AT_MOST for t in groups(configs * 20, together))
+    assert [len(t) for t in groups(configs[:2] * 3, together, workers=3)] == [2, 2, 2]  # every worker busy
     single_paths = [train(c, alone, progress=False) for c in configs]
     grid_paths = run_grid(configs, 1, together, progress=False)
     assert [p.name for p in single_paths] == [p.name for p in grid_paths]  # the same run ids

@@ -23,6 +23,7 @@ file; finished ones stay in the store, so a rerun finishes the rest.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -43,10 +44,11 @@ EXECUTORS = ("local", "ray")
 WORKER_PRELOAD = (__name__, "torch._dynamo")
 
 
-def groups(todo: list[TrainConfig], store: Store) -> list[list[TrainConfig]]:
-    """The cells as tasks: the cells that can be members of one ensemble (``ensemble_key``:
-    equal but for seed and lr; fitted rules loaded from ``store``) together, up to
-    MEMBERS_AT_MOST a task; every other cell alone."""
+def groups(todo: list[TrainConfig], store: Store, workers: int = 1) -> list[list[TrainConfig]]:
+    """The cells as tasks, largest first: the cells that can be members of one ensemble
+    (``ensemble_key``: equal but for seed and lr; fitted rules loaded from ``store``) together,
+    split so every worker gets work (at most MEMBERS_AT_MOST a task; a member's numbers do not
+    depend on its ensemble); every other cell alone."""
     grouped: dict[str, list[TrainConfig]] = {}
     tasks = []
     for config in todo:
@@ -56,8 +58,9 @@ def groups(todo: list[TrainConfig], store: Store) -> list[list[TrainConfig]]:
         else:
             grouped.setdefault(key, []).append(config)
     for members in grouped.values():
-        tasks += [members[i:i + MEMBERS_AT_MOST] for i in range(0, len(members), MEMBERS_AT_MOST)]
-    return tasks
+        size = min(MEMBERS_AT_MOST, math.ceil(len(members) / workers))
+        tasks += [members[i:i + size] for i in range(0, len(members), size)]
+    return sorted(tasks, key=len, reverse=True)
 
 
 def _train_in_worker(configs: list[TrainConfig], root: str, rerun: bool) -> list[str]:
@@ -88,7 +91,7 @@ def run_grid(planned: list[TrainConfig | str], workers: int, store: Store, progr
         task = bar.add_task(label, total=len(feasible), completed=len(feasible) - len(todo))
         if todo:
             execute = _execute_ray if executor == "ray" else _execute
-            execute(groups(todo, store), workers, store, rerun, lambda k: bar.advance(task, k), ray_address)
+            execute(groups(todo, store, workers), workers, store, rerun, lambda k: bar.advance(task, k), ray_address)
     results = [c if isinstance(c, str) else existing_run(c, store) for c in planned]
     if any(r is None for r in results):
         raise UserError(f"{label}: some runs did not finish; rerun to complete them")

@@ -8,9 +8,10 @@ own seed's initial weights), then stacked:
   ``torch.baddbmm``;
 - an OjaLinear becomes an :class:`EnsembleOja`: the same, and the subspace step
   W_e <- W_e + eta y_e^T (x_e - y_e W_e) / B in the transposed layout (``models.oja.oja_delta_t``);
-- a per-unit layer (BatchNorm, IP, fitted homeostasis) stays each member's own, run on its
-  member's slice (:class:`PerMember`; the member's single net holds the same modules);
-- a layer without state (an activation, Flatten) is shared.
+- a per-unit layer (BatchNorm, IP, fitted homeostasis) and an activation stay each member's
+  own, run on its member's slice (:class:`PerMember`; the member's single net holds the same
+  modules);
+- Flatten is shared.
 
 On the CPU with one thread each member computes bit for bit what it computes alone, as an
 ensemble of one, whatever the other members (``tests/test_ensemble.py``): ``baddbmm`` treats
@@ -37,17 +38,19 @@ from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, OjaLi
 from models.oja import oja_delta_t
 
 ENSEMBLE_FAMILIES = ("none", "bn", "bn-noaffine", "ip", "fitted", "oja")
-PER_UNIT = (nn.BatchNorm1d, IntrinsicPlasticity, FittedHomeostasis)
-STATELESS = (nn.Tanh, nn.ReLU, nn.Sigmoid, nn.Flatten, nn.Identity)
+ENSEMBLE_MAX_WIDTH = 128  # wider nets are compute-bound on the CPU: 0.77-1.04x at 10 x 256, batch 64 (measured)
+# each member's own module on its own slice: per-unit layers, and activations, whose vectorised
+# kernels round an element by where it falls in a vector (sigmoid: another result on the tail)
+PER_MEMBER = (nn.BatchNorm1d, IntrinsicPlasticity, FittedHomeostasis, nn.Tanh, nn.ReLU, nn.Sigmoid)
+SHARED = (nn.Flatten, nn.Identity)  # no arithmetic
 
 
 def engine_of(config, rule=None) -> str:
     """The engine that trains a config (with its loaded fitted rule): "ensemble" where it can be a
-    member, else "single"."""
-    return "single" if ensemble_problem(config, rule) else "ensemble"
-
-
-ENSEMBLE_MAX_WIDTH = 128  # wider nets are compute-bound on the CPU: 0.86-0.89x at 10 x 256, batch 64 (measured)
+    member and the ensemble is the faster (a CPU net of width up to ENSEMBLE_MAX_WIDTH), else
+    "single"."""
+    faster = config.device == "cpu" and config.width <= ENSEMBLE_MAX_WIDTH
+    return "ensemble" if faster and ensemble_problem(config, rule) is None else "single"
 
 
 def ensemble_problem(config, rule=None) -> str | None:
@@ -56,8 +59,6 @@ def ensemble_problem(config, rule=None) -> str | None:
     norm = config.norm_spec
     if config.neuron != "rate" or config.kind != "mlp":
         return "only rate MLPs train as ensembles"
-    if config.device != "cpu" or config.width > ENSEMBLE_MAX_WIDTH:
-        return f"only CPU nets of width <= {ENSEMBLE_MAX_WIDTH} train as ensembles (measured faster there)"
     if norm.family not in ENSEMBLE_FAMILIES:
         return f"norm {config.norm!r} trains as single runs"
     if norm.family == "fitted" and getattr(rule, "kind", None) != "intrinsic":
@@ -80,9 +81,11 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias.unsqueeze(1), x.contiguous(), self.weight_t)
 
     def member(self, e: int) -> dict[str, torch.Tensor]:
+        """Member ``e``'s weight (out, in) and bias, as its nn.Linear holds them (views)."""
         return {"weight": self.weight_t[e].T, "bias": self.bias[e]}
 
     def member_grads(self, e: int) -> dict[str, torch.Tensor | None]:
+        """Member ``e``'s gradients of weight and bias (views; None before a backward)."""
         def part(grad: torch.Tensor | None, transpose: bool) -> torch.Tensor | None:
             return None if grad is None else (grad[e].T if transpose else grad[e])
         return {"weight": part(self.weight_t.grad, True), "bias": part(self.bias.grad, False)}
@@ -113,12 +116,12 @@ class EnsembleOja(EnsembleLinear):
 
 
 class PerMember(nn.Module):
-    """A per-unit layer (BatchNorm, IP, fitted homeostasis) of every member, each run on its own
-    member's slice (E, B, n) -> (E, B, n): the members' own modules, shared with their single
-    nets. Merging them into one layer of E n units would batch them too, but their batch
-    reductions then round otherwise (measured: the last bits of BN's and IP's statistics), so
-    the members keep theirs. A member taken out (``frozen``) passes its slice through untouched,
-    its state kept."""
+    """A per-unit layer (BatchNorm, IP, fitted homeostasis) or an activation of every member,
+    each run on its own member's slice (E, B, n) -> (E, B, n): the members' own modules, shared
+    with their single nets. Merging them into one layer of E n units would batch them too, but
+    their batch reductions then round otherwise (measured: the last bits of BN's and IP's
+    statistics), and a vectorised activation rounds an element by its place in the vector. A
+    member taken out (``frozen``) passes its slice through untouched, its state kept."""
 
     def __init__(self, layers: list[nn.Module]):
         super().__init__()
@@ -135,9 +138,9 @@ def _stack(modules: list[nn.Module]) -> nn.Module:
         return EnsembleOja(modules)
     if type(first) is nn.Linear:
         return EnsembleLinear(modules)
-    if isinstance(first, PER_UNIT):
+    if isinstance(first, PER_MEMBER):
         return PerMember(modules)
-    if isinstance(first, STATELESS):
+    if isinstance(first, SHARED):
         return copy.deepcopy(first)
     if type(first) in (nn.Sequential, nn.ModuleList):
         children = [_stack(list(group)) for group in zip(*(list(m.children()) for m in modules))]
@@ -189,7 +192,10 @@ def member_grads(ensemble: EnsembleNet, e: int, single: nn.Module) -> list[torch
 
 
 def freeze(ensemble: EnsembleNet, e: int) -> None:
-    """Take member ``e`` out: its per-unit layers no longer run (their state is kept)."""
+    """Take member ``e`` out: its own layers no longer run, and the step under way does not
+    change them (their gradients dropped), so their state is kept as it was."""
     for module in ensemble.modules():
         if isinstance(module, PerMember):
             module.frozen.add(e)
+            for param in module.layers[e].parameters():
+                param.grad = None

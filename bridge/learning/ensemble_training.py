@@ -1,9 +1,10 @@
 """Training an ensemble: cells that differ only in seed and learning rate as one network.
 
 ``run_ensemble(configs, rule)`` trains the members of ``configs`` (equal but for ``seed`` and
-``lr``: :func:`ensemble_key`) as one :class:`~bridge.learning.ensemble.EnsembleNet` and returns
-one history per member, each what ``train.run_training`` returns for that config, bit for bit on
-the CPU (one thread). Per member, as its single run:
+``lr``: :func:`shared_fields`) as one :class:`~bridge.learning.ensemble.EnsembleNet` and returns
+one history per member, in ``train.run_training``'s form: bit for bit the history of the same
+config trained alone as an ensemble of one, on the CPU (one thread). Per member, as its single
+run would:
 
 - its own initial weights (built by ``train.build`` from its seed) and its own data order (a
   generator seeded by its seed, one permutation per epoch, whole batches);
@@ -36,7 +37,15 @@ from torch import nn
 from bridge.core.progress import progress_bar
 from bridge.fitting.rules import Rule
 from bridge.learning.data import DATASETS
-from bridge.learning.ensemble import EnsembleNet, PerMember, ensemble_problem, freeze, member_grads, member_state
+from bridge.learning.ensemble import (
+    EnsembleNet,
+    PerMember,
+    engine_of,
+    ensemble_problem,
+    freeze,
+    member_grads,
+    member_state,
+)
 from bridge.learning.layers import after_step, plastic_modules
 from bridge.learning.train import (
     CPU_THREADS,
@@ -57,16 +66,19 @@ SEEDED_DATA = tuple(name for name in DATASETS if name != "fashion-mnist")  # dat
 MEMBERS_AT_MOST = 32
 
 
-def ensemble_key(config: TrainConfig, rule: Rule | None = None) -> str | None:
+def shared_fields(config: TrainConfig) -> str:
     """What members of one ensemble share: the config but for seed and learning rate (and the seed
-    where the data set depends on it); None for a config that trains alone (``ensemble_problem``,
-    with its loaded fitted rule)."""
-    if ensemble_problem(config, rule) is not None:
-        return None
+    where the data set depends on it)."""
     shared = {k: v for k, v in config.to_dict().items() if k not in ("lr", "seed")}
     if config.dataset in SEEDED_DATA:
         shared["seed"] = config.seed
     return json.dumps(shared, sort_keys=True)
+
+
+def ensemble_key(config: TrainConfig, rule: Rule | None = None) -> str | None:
+    """The ensemble a cell trains in (its :func:`shared_fields`); None for a cell of the single
+    engine (``ensemble.engine_of``, with its loaded fitted rule)."""
+    return shared_fields(config) if engine_of(config, rule) == "ensemble" else None
 
 
 def ensemble_id(configs: list[TrainConfig]) -> str:
@@ -76,8 +88,8 @@ def ensemble_id(configs: list[TrainConfig]) -> str:
 
 
 class Members:
-    """The members' per-step state: their single nets (built alike), gradient-norm bookkeeping,
-    divergence status and each one's epoch totals."""
+    """The members: their configs, their single nets (built alike: their per-unit layers are the
+    ensemble's), gradient-norm bookkeeping, homeostatic layers and whether each is still training."""
 
     def __init__(self, configs: list[TrainConfig], nets: list[nn.Module]):
         self.configs, self.nets = configs, nets
@@ -173,9 +185,9 @@ def _epoch(ensemble: EnsembleNet, optimizer: EnsembleSGD, members: Members, x: t
 def run_ensemble(configs: list[TrainConfig], rule: Rule | None = None, progress: bool = True) -> list[dict]:
     """Train the members of ``configs`` as one network on one CPU thread (module docstring); one
     history per member, as ``train.run_training`` returns it."""
-    keys = {ensemble_key(c, rule) for c in configs}
-    if len(keys) != 1 or None in keys:
-        raise ValueError("the members of an ensemble must share every field but seed and lr, and train as ensembles")
+    problems = {ensemble_problem(c, rule) for c in configs} - {None}
+    if problems or len({shared_fields(c) for c in configs}) != 1:
+        raise ValueError(f"the members of an ensemble must share every field but seed and lr: {problems or ''}")
     with cpu_threads():
         return _train(configs, rule, progress)
 

@@ -470,6 +470,7 @@ def evaluate(config: TrainConfig, net: nn.Module, inputs: RunData, epoch: int, l
 
 
 def diverged_message(config: TrainConfig, epoch: int) -> str:
+    """The message of a run stopped as diverged."""
     return (f"non-finite training loss or homeostatic gain, bias or threshold beyond {EXPLODED:g} in epoch {epoch} "
             f"(lr={config.lr}); stopped")
 
