@@ -38,7 +38,7 @@ from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, OjaLi
 from models.oja import oja_delta_t
 
 ENSEMBLE_FAMILIES = ("none", "bn", "bn-noaffine", "ip", "fitted", "oja")
-ENSEMBLE_MAX_WIDTH = 128  # wider nets are compute-bound on the CPU: 0.77-1.04x at 10 x 256, batch 64 (measured)
+ENSEMBLE_MAX_WIDTH = 128  # wider nets are compute-bound on the CPU: 0.66-1.04x at 10 x 256, batch 64 (measured)
 # each member's own module on its own slice: per-unit layers, and activations, whose vectorised
 # kernels round an element by where it falls in a vector (sigmoid: another result on the tail)
 PER_MEMBER = (nn.BatchNorm1d, IntrinsicPlasticity, FittedHomeostasis, nn.Tanh, nn.ReLU, nn.Sigmoid)
