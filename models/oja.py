@@ -27,19 +27,19 @@ class OjaParams:
     eta: float = param(1.0, "Hz", "learning rate (per second; eta * dt per step)")
 
 
-def oja_delta(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The subspace Oja update (y^T x - y^T y W) / batch for x (batch, in), y (batch, out), W (out, in),
-    computed as y^T (x - y W) / batch: two (batch x out x in) products, where (y^T y) W costs an
-    (out x out x in) one (12.8 M multiply-adds a step for a 784 -> 128 layer, against 0.2 M at batch 1)."""
-    batch = x.shape[0]
-    return y.T @ (x - y @ weight) / batch
-
-
 def oja_delta_t(x: torch.Tensor, y: torch.Tensor, weight_t: torch.Tensor) -> torch.Tensor:
-    """:func:`oja_delta` transposed, for weights stored (in, out) (the ensemble engine's layout):
-    (x - y W)^T y / batch, with x (..., batch, in), y (..., batch, out), W^T (..., in, out)."""
+    """The subspace Oja update (y^T x - y^T y W) / batch, transposed, for x (..., batch, in),
+    y (..., batch, out) and weights stored as W^T (..., in, out) (the ensemble engine's layout):
+    (x - y W)^T y / batch, two (batch x out x in) products, where (y^T y) W costs an
+    (out x out x in) one (12.8 M multiply-adds a step for a 784 -> 128 layer, against 0.2 M at batch 1)."""
     batch = x.shape[-2]
-    return (x - y @ weight_t.transpose(-1, -2)).transpose(-1, -2) @ y / batch
+    return (x - y @ weight_t.mT).mT @ y / batch
+
+
+def oja_delta(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The subspace Oja update (y^T x - y^T y W) / batch for weights W (out, in): :func:`oja_delta_t`
+    transposed (one home of the equation)."""
+    return oja_delta_t(x, y, weight.mT).mT
 
 
 INPUT_EQUATIONS = "x = x_in(t, i) : 1"

@@ -158,4 +158,7 @@ def test_the_transposed_oja_step_is_the_oja_step_transposed():
     torch.manual_seed(1)
     x, w = torch.randn(5, 7), torch.randn(3, 7)
     y = x @ w.T
-    torch.testing.assert_close(oja_delta_t(x, y, w.T.contiguous()), oja_delta(x, y, w).T)
+    expected = (y.T @ x - (y.T @ y) @ w) / 5  # the subspace rule, W (out, in)
+    torch.testing.assert_close(oja_delta_t(x, y, w.T.contiguous()), expected.T)
+    stacked = torch.stack([w, 2 * w]).mT.contiguous()  # a member axis: each member its own rule
+    torch.testing.assert_close(oja_delta_t(torch.stack([x, x]), torch.stack([y, y]), stacked)[0], expected.T)

@@ -60,6 +60,7 @@ from bridge.learning.train import (
     homeostatic_state,
     resolve_device,
     run_data,
+    step_plan,
 )
 
 SEEDED_DATA = tuple(name for name in DATASETS if name != "fashion-mnist")  # data drawn from the seed (splits)
@@ -115,7 +116,7 @@ class EnsembleSGD:
     """Per-member SGD: p <- p - lr_e (g or its momentum buffer), ``torch.optim.SGD``'s arithmetic."""
 
     def __init__(self, ensemble: EnsembleNet, configs: list[TrainConfig]):
-        self.rates = _member_rates(ensemble, configs)
+        self.rates = {p: rate.to(p.device) for p, rate in _member_rates(ensemble, configs).items()}
         self.momentum = configs[0].momentum
         self.buffers: dict[nn.Parameter, torch.Tensor] = {}
 
@@ -128,7 +129,7 @@ class EnsembleSGD:
             if self.momentum:
                 buffer = self.buffers.get(p)
                 step = self.buffers[p] = p.grad.clone() if buffer is None else buffer.mul_(self.momentum).add_(p.grad)
-            p.addcmul_(step, rate.to(p.device))
+            p.addcmul_(step, rate)
 
     def zero_grad(self) -> None:
         for p in self.rates:
@@ -148,8 +149,7 @@ def _epoch(ensemble: EnsembleNet, optimizer: EnsembleSGD, members: Members, x: t
     ensemble.train()
     plastic = plastic_modules(ensemble)
     n, size = x.shape[0], len(members)
-    steps = n // config.batch_size
-    every = max(1, steps // config.grad_samples)
+    steps, every = step_plan(n, config.batch_size, config.grad_samples)
     orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(x.device)
     orders = orders[:, :steps * config.batch_size]
     totals = torch.zeros(size, device=x.device)

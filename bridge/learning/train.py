@@ -18,7 +18,7 @@ potential (``models.information``). A non-finite loss stops the run: status ``di
 history so far kept. The same seed gives identical results on the CPU: every run computes on
 one CPU thread (:data:`CPU_THREADS`, part of its inputs), since some kernels (F.linear at batch
 64) round differently on two; so a run's numbers do not depend on how many workers train beside
-it, and an ensemble member (``ensemble_training``) equals its single run.
+it, and an ensemble member (``ensemble_training``) equals the same cell trained alone.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from bridge.learning.data import DATASETS, Dataset, dataset_identity, load
 from bridge.learning.ensemble import engine_of
 from bridge.learning.layers import (
     FittedHomeostasis,
-    IntrinsicPlasticity,
     after_step,
     plastic_modules,
 )
@@ -278,11 +277,10 @@ EXPLODED = 1e6  # an adapted gain, bias or threshold beyond this is unstable (IP
 
 
 def homeostatic_state(net: nn.Module) -> list[nn.Module]:
-    """The layers whose per-unit state a local rule adapts: IP and fitted homeostasis (gain and
-    bias), and the spiking neurons with a ``homeostatic_values()`` method (HomeostaticLeaky's
-    threshold and input gain, AdaptiveThresholdLeaky's theta)."""
-    return [m for m in net.modules()
-            if isinstance(m, (IntrinsicPlasticity, FittedHomeostasis)) or hasattr(m, "homeostatic_values")]
+    """The layers whose per-unit state a local rule adapts, each giving it by
+    ``homeostatic_values()``: IP and fitted homeostasis (gain, bias), HomeostaticLeaky
+    (threshold, input gain), AdaptiveThresholdLeaky (theta)."""
+    return [m for m in net.modules() if hasattr(m, "homeostatic_values")]
 
 
 def homeostasis_in_range(layers: list[nn.Module]) -> bool:
@@ -290,8 +288,7 @@ def homeostasis_in_range(layers: list[nn.Module]) -> bool:
     (one host sync). The tensors are read afresh at each call: IP rebinds its buffers each step."""
     if not layers:
         return True
-    adapted = (m.homeostatic_values() if hasattr(m, "homeostatic_values") else (m.gain, m.bias) for m in layers)
-    values = torch.cat([value.flatten() for tensors in adapted for value in tensors])
+    values = torch.cat([value.flatten() for m in layers for value in m.homeostatic_values()])
     return bool(values.isfinite().all() and values.abs().max() < EXPLODED)
 
 
@@ -310,6 +307,13 @@ def shuffled_batches(x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
         yield from zip(xs.split(batch_size), ys.split(batch_size))
 
 
+def step_plan(n: int, batch_size: int, grad_samples: int) -> tuple[int, int]:
+    """(steps, every) of an epoch: whole batches only (BatchNorm cannot train on a last batch of
+    1), and every ``every``-th step sampled for gradient norms and the divergence check."""
+    steps = n // batch_size
+    return steps, max(1, steps // grad_samples)
+
+
 def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, batch_size: int,
                 generator: torch.Generator, grad_samples: int, advance=None) -> tuple[float, torch.Tensor]:
     """One pass over the shuffled training set: (mean batch loss, mean sampled gradient norms
@@ -318,8 +322,7 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, data: Dataset,
     plastic = plastic_modules(net)
     n = data.x_train.shape[0]
     order = torch.randperm(n, generator=generator).to(data.x_train.device)
-    steps = n // batch_size  # whole batches only: BatchNorm cannot train on a last batch of 1
-    every = max(1, steps // grad_samples)
+    steps, every = step_plan(n, batch_size, grad_samples)
     device = data.x_train.device
     total = torch.zeros((), device=device)
     grad_norms = GradNorms(net)

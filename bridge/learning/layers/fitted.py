@@ -142,6 +142,10 @@ class FittedHomeostasis(Saved, nn.Module):
         self.running_mean.lerp_(x.sum(dims).div_(samples), weight)
         self.running_sq.lerp_(torch.mul(x, x).sum(dims).div_(samples), weight)
 
+    def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
+        """The adapted per-unit tensors the divergence check reads: (gain, bias)."""
+        return self.gain, self.bias
+
     def extra_repr(self) -> str:
         return (f"{self.n}, rule={self.name!r}, mode={self.mode}, gain=c*sigma^-p "
                 f"(c={self.c:.4g}, p={self.p:.4g}), bias=d-s*gain*mu (d={self.d:.4g}, s={self.s:.4g})")

@@ -88,6 +88,10 @@ class IntrinsicPlasticity(nn.Module):
         gain, bias = self.rule.torch_step(x, y, self.gain, self.bias, self.eta, self.eta, self.min_gain, **self.targets)
         rebind_buffers(self, gain=gain, bias=bias)
 
+    def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
+        """The adapted per-unit tensors the divergence check reads: (gain, bias)."""
+        return self.gain, self.bias
+
     def extra_repr(self) -> str:
         return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"
 
