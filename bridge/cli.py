@@ -353,7 +353,7 @@ def study_show(name: str = typer.Argument(..., help="a study of `study list`")) 
     print_json(describe(get_study(name)))
 
 
-STUDY_SET_HELP = "executor=local|ray, ray_address=HOST:PORT, device=cpu|cuda"
+STUDY_SET_HELP = "executor=local|ray, ray_address=HOST:PORT, device=cpu|cuda, engine=auto|single"
 
 
 @study_app.command("run")
@@ -372,7 +372,7 @@ def study_run(
 
     get_study(name)
     for item in overrides or []:
-        if item.partition("=")[0].strip() not in ("executor", "ray_address", "device"):
+        if item.partition("=")[0].strip() not in ("executor", "ray_address", "device", "engine"):
             raise UserError(f"--set {item!r}: study run takes {STUDY_SET_HELP}")
     fields = {"study": name, "budget": budget, "workers": workers, "rule": rule}
     request = apply_overrides(validate(StudyRun, fields, prefix="--"), overrides)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.params import brian2_values, heaviside, param
+from models.params import batch_mean, brian2_values, heaviside, param
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def adaptive_threshold_step(
     spike_fn: Callable[[torch.Tensor], torch.Tensor] = heaviside,
     plastic: bool = True,
 ) -> tuple[torch.Tensor, AdaptiveThresholdState]:
-    """One forward-Euler step of ``dt`` seconds; ``current`` (batch, n) in mV. Pure.
+    """One forward-Euler step of ``dt`` seconds; ``current`` (batch, n) in mV, or (members, batch,
+    n) with theta (members, 1, n) (:func:`models.params.batch_mean`). Pure.
 
     Reset to ``v_reset`` (detached from the graph); theta decays and grows by ``theta_plus``
     times the batch-mean spike count (frozen when ``plastic`` is False).
@@ -73,7 +74,7 @@ def adaptive_threshold_step(
     fired = spikes.detach()
     v = v - fired * (v - p.v_reset)
     if plastic:
-        theta = theta + p.theta_plus * fired.mean(0)
+        theta = theta + p.theta_plus * batch_mean(fired)
     return spikes, AdaptiveThresholdState(v, theta)
 
 

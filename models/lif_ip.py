@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.params import brian2_values, heaviside, param
+from models.params import batch_mean, brian2_values, heaviside, param
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def lif_ip_step(
 ) -> tuple[torch.Tensor, LifIPState]:
     """One forward-Euler step of ``dt`` seconds; returns ``(spikes, new_state)``, nothing in place.
 
-    ``current`` is (batch, n); ``spike_fn(v - theta)`` makes the spikes (a surrogate-gradient
+    ``current`` is (batch, n), or (members, batch, n) with the per-neuron state (members, 1, n)
+    (:func:`models.params.batch_mean`); ``spike_fn(v - theta)`` makes the spikes (a surrogate-gradient
     function when training). Reset by subtracting the fixed ``delta_v``, the reset detached
     from the graph as snntorch does. Plastic updates (theta, gain, mean and variance sensors) use
     the batch mean of the per-sample drives; with ``plastic=False`` they are frozen.
@@ -116,12 +117,12 @@ def lif_ip_step(
     v = torch.addcmul(v * (1 - leak) + leak * p.v_rest, gain, current, value=leak)
     r_new = r * (1 - dt / p.tau_r)
     if plastic:
-        r_mean = r.mean(0)
+        r_mean = batch_mean(r)
         theta, gain, m, s2 = (
             theta + dt * p.eta_theta * (r_mean - p.r_target) / p.r_target,
             gain + dt * p.eta_gain * gain * torch.clamp(m / p.r_target, 0, 1) * (1 - s2 / p.var_target),
             m + dt * (r_mean - m) / p.tau_avg,
-            s2 + dt * ((r - m).square_().mean(0) - s2) / p.tau_avg,
+            s2 + dt * (batch_mean((r - m).square_()) - s2) / p.tau_avg,
         )
     spikes = spike_fn(v - theta)
     fired = spikes.detach()

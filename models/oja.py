@@ -36,6 +36,19 @@ def oja_delta_t(x: torch.Tensor, y: torch.Tensor, weight_t: torch.Tensor) -> tor
     return (x - y @ weight_t.mT).mT @ y / batch
 
 
+def oja_step_t_(weight_t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, eta: float) -> None:
+    """W^T <- W^T + eta (x - y W)^T y / batch in place (:func:`oja_delta_t`'s update, weights (E, in,
+    out)): the outer products added into the weights as they are formed (``addcmul`` at batch 1,
+    else ``baddbmm``), no update matrix of the weights' size formed; rounds otherwise than adding
+    :func:`oja_delta_t` (the ensemble engine's step, ``bridge.learning.ensemble``)."""
+    batch = x.shape[-2]
+    residual_t = (x - y @ weight_t.mT).mT
+    if batch == 1:
+        weight_t.addcmul_(residual_t, y, value=eta)
+    else:
+        weight_t.baddbmm_(residual_t, y, alpha=eta / batch)
+
+
 def oja_delta(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The subspace Oja update (y^T x - y^T y W) / batch for weights W (out, in): :func:`oja_delta_t`
     transposed (one home of the equation)."""

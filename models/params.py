@@ -43,6 +43,12 @@ def describe(params: Any) -> dict[str, dict]:
     }
 
 
+def batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over the batch of per-sample drives: (batch, n) -> (n,); with a leading member
+    axis (members, batch, n) -> (members, 1, n), each member's own batch (the ensemble engine)."""
+    return x.mean(-2, keepdim=x.dim() == 3)
+
+
 def heaviside(x: torch.Tensor) -> torch.Tensor:
     """Spike when ``x > 0`` (Brian2's ``v > theta``); no gradient. Pass snntorch's surrogate to train."""
     return (x > 0).to(x.dtype)

@@ -5,6 +5,8 @@ cells trained one by one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_layers import make_rule
@@ -13,8 +15,9 @@ from bridge.core.store import Store
 from bridge.experiments.executor import groups, run_grid
 from bridge.fitting.rules import save_rule
 from bridge.learning.engine import run_cells, train
-from bridge.learning.ensemble import ENSEMBLE_FAMILIES, engine_of
+from bridge.learning.ensemble import ENSEMBLE_FAMILIES, ENSEMBLE_REVISION, engine_of
 from bridge.learning.ensemble_training import MEMBERS_AT_MOST, ensemble_key, run_ensemble
+from bridge.learning.layers.spiking import net_params
 from bridge.learning.train import HISTORY_KEYS, TrainConfig, load_history, run_inputs, run_training
 
 SMALL = {"dataset": "digits", "n_train": 320, "n_val": 64, "n_test": 128, "epochs": 2, "depth": 4, "width": 16,
@@ -29,8 +32,21 @@ def _same(first: dict, second: dict) -> None:
     assert (first["status"], first.get("message")) == (second["status"], second.get("message"))
 
 
+SPIKING = {**SMALL, "neuron": "spiking", "depth": 3, "n_train": 96, "n_val": 32, "n_test": 64, "probe_size": 32,
+           "time_steps": 4}
+SPIKING_FAMILIES = ["none", "bn", "ip", "homeostatic", "adaptive-threshold", "fitted:hand-lif",
+                    "fitted-online:hand-lif"]
+
+
+def _lif_rule():
+    return make_rule(model="lif-ip", transfer="lif", **dataclasses.asdict(net_params(4))).model_copy(
+        update={"name": "hand-lif"})
+
+
 def test_every_family_of_the_engine_is_tested():
-    assert {TrainConfig(norm=norm).norm_spec.family for norm in FAMILIES} == set(ENSEMBLE_FAMILIES)
+    assert {TrainConfig(norm=norm).norm_spec.family for norm in FAMILIES} == set(ENSEMBLE_FAMILIES["rate"])
+    assert ({TrainConfig(neuron="spiking", norm=norm).norm_spec.family for norm in SPIKING_FAMILIES}
+            == set(ENSEMBLE_FAMILIES["spiking"]))
 
 
 @pytest.mark.parametrize("norm", FAMILIES)
@@ -49,12 +65,47 @@ def test_each_member_equals_its_cell_trained_alone_bit_for_bit(norm, batch_size)
         assert member["engine"] == "ensemble" and member["ensemble_size"] == 3
 
 
+@pytest.mark.parametrize("norm", SPIKING_FAMILIES)
+@pytest.mark.parametrize(("batch_size", "width", "readout"), [(16, 16, "count"), (1, 64, "membrane"), (1, 20, "count")])
+def test_each_spiking_member_equals_its_cell_trained_alone_bit_for_bit(norm, batch_size, width, readout):
+    """Batch 16 x width 16 and batch 1 x width 64: one step over all members; width 20 at batch 1:
+    each member's neurons on their own slice."""
+    if batch_size == 1 and norm == "bn":
+        pytest.skip("BatchNorm has no batch at size 1")
+    rule = _lif_rule() if "hand-lif" in norm else None
+    fields = {**SPIKING, "norm": norm, "batch_size": batch_size, "width": width, "readout": readout}
+    if batch_size == 1:
+        fields |= {"n_train": 24, "epochs": 1}
+    configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.01, 0.05, 0.2)]
+    assert engine_of(configs[0], rule) == "ensemble"
+    together = run_ensemble(configs, rule, progress=False)
+    for config, member in zip(configs, together):
+        alone = run_ensemble([config], rule, progress=False)[0]
+        _same(member, alone)
+        np.testing.assert_array_equal(member["spike_health"], alone["spike_health"])
+        assert member["weights"].keys() == alone["weights"].keys()
+        for key, array in member["weights"].items():
+            np.testing.assert_array_equal(array, alone["weights"][key], err_msg=key)
+    assert not np.array_equal(together[0]["weight_grad_norm"], together[2]["weight_grad_norm"])  # rates differ
+
+
+def test_a_spiking_ensemble_learns_as_the_single_engine_does():
+    """Another rate-code stream, the same net and data: the same learning, to the noise."""
+    config = TrainConfig(**{**SPIKING, "dataset": "fashion-mnist", "n_train": 512, "n_test": 256, "width": 64,
+                            "norm": "homeostatic", "epochs": 2}, seed=0, lr=0.1)
+    ensemble, single = run_ensemble([config], progress=False)[0], run_training(config, progress=False)
+    assert ensemble["test_accuracy"][-1] > 0.4 and single["test_accuracy"][-1] > 0.4
+    assert abs(ensemble["test_accuracy"][-1] - single["test_accuracy"][-1]) < 0.1
+
+
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
-@pytest.mark.parametrize(("members", "batch_size"), [(3, 1), (32, 3)])
-def test_members_equal_alone_at_odd_widths_whatever_the_activation(activation, members, batch_size):
+@pytest.mark.parametrize(("members", "batch_size", "width"), [(3, 1, 20), (32, 3, 20), (32, 1, 64)])
+def test_members_equal_alone_at_odd_widths_whatever_the_activation(activation, members, batch_size, width):
     """Vectorised kernels round an element by its place in a vector: at a width of 20 a member's
-    slice starts mid-vector, so its activations must run on its own slice."""
-    fields = {**SMALL, "width": 20, "activation": activation, "batch_size": batch_size, "n_train": 30, "epochs": 1}
+    slice starts mid-vector, so its activations must run on its own slice; at 64 one kernel runs
+    over all members."""
+    fields = {**SMALL, "width": width, "activation": activation, "batch_size": batch_size, "n_train": 30,
+              "epochs": 1}
     configs = [TrainConfig(**fields, seed=0, lr=0.01 * (1 + e)) for e in range(members)]
     together = run_ensemble(configs, progress=False)
     for e in (0, members // 2, members - 1):
@@ -77,13 +128,19 @@ def test_the_engine_is_part_of_the_run_id_since_its_products_round_otherwise():
     assert not np.array_equal(ensemble["grad_norm"], single["grad_norm"])  # baddbmm on W^T vs F.linear on W
     np.testing.assert_allclose(ensemble["train_loss"], single["train_loss"], rtol=1e-4)  # the same net and data
     assert run_inputs(config, None)["engine"] == "ensemble" == engine_of(config)
-    assert run_inputs(TrainConfig(neuron="spiking", norm="none"), None)["engine"] == "single"
+    assert run_inputs(config, None)["engine_revision"] == ENSEMBLE_REVISION
+    assert run_inputs(TrainConfig(neuron="spiking", norm="none", width=256), None)["engine"] == "single"
+    reference = config.model_copy(update={"engine": "single"})  # asked for: the single engine, another run id
+    assert engine_of(reference) == "single" and "engine" not in config.to_dict()
+    assert run_training(reference, progress=False)["grad_norm"] == single["grad_norm"]
 
 
-@pytest.mark.parametrize("norm", ["none", "bn"])
-def test_a_diverged_member_stops_alone_as_its_cell_would(norm):
-    fields = {**SMALL, "activation": "relu", "norm": norm}
-    configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.05, 1e36)]
+@pytest.mark.parametrize("fields", [{**SMALL, "activation": "relu", "norm": "none"},
+                                    {**SMALL, "activation": "relu", "norm": "bn"},
+                                    {**SPIKING, "width": 64, "norm": "homeostatic", "readout": "membrane"}],
+                         ids=["none", "bn", "spiking"])
+def test_a_diverged_member_stops_alone_as_its_cell_would(fields):
+    configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.05, 3e38)]
     steady, exploded = run_ensemble(configs, progress=False)
     assert steady["status"] == "ok" and len(steady["epoch"]) == 2
     assert exploded["status"] == "diverged" and len(exploded["epoch"]) == 1
@@ -93,10 +150,10 @@ def test_a_diverged_member_stops_alone_as_its_cell_would(norm):
 
 def test_the_executor_groups_ensembles_and_writes_the_runs_cells_alone_write(tmp_path):
     configs = [TrainConfig(**SMALL, norm=norm, seed=0, lr=lr) for norm in ("none", "bn") for lr in (0.02, 0.1)]
-    spiking = TrainConfig(**{**SMALL, "neuron": "spiking", "epochs": 1, "time_steps": 2}, seed=0, lr=0.1)
+    layer_norm = TrainConfig(**{**SMALL, "epochs": 1}, norm="ln", seed=0, lr=0.1)  # a cell of the single engine
     alone, together = Store(tmp_path / "alone"), Store(tmp_path / "together")
-    tasks = groups([*configs, spiking], together)
-    assert [len(t) for t in tasks] == [2, 2, 1] and [spiking] in tasks
+    tasks = groups([*configs, layer_norm], together)
+    assert [len(t) for t in tasks] == [2, 2, 1] and [layer_norm] in tasks
     assert all(len(t) <= MEMBERS_AT_MOST for t in groups(configs * 20, together))
     assert [len(t) for t in groups(configs[:2] * 3, together, workers=3)] == [2, 2, 2]  # every worker busy
     single_paths = [train(c, alone, progress=False) for c in configs]

@@ -162,3 +162,15 @@ def test_the_transposed_oja_step_is_the_oja_step_transposed():
     torch.testing.assert_close(oja_delta_t(x, y, w.T.contiguous()), expected.T)
     stacked = torch.stack([w, 2 * w]).mT.contiguous()  # a member axis: each member its own rule
     torch.testing.assert_close(oja_delta_t(torch.stack([x, x]), torch.stack([y, y]), stacked)[0], expected.T)
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_the_in_place_oja_step_adds_the_oja_update(batch):
+    from models.oja import oja_delta_t, oja_step_t_
+
+    torch.manual_seed(2)
+    x, w_t = torch.randn(2, batch, 7), torch.randn(2, 7, 3)
+    y = x @ w_t
+    expected = w_t + 0.1 * oja_delta_t(x, y, w_t)
+    oja_step_t_(w_t, x, y, 0.1)
+    torch.testing.assert_close(w_t, expected)

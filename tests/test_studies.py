@@ -385,3 +385,13 @@ def test_a_study_run_on_the_gpu_is_kept_apart_from_the_cpu_one(tmp_path):
 def test_a_test_without_recorded_values_reads_as_such_not_as_nan():
     test = pair(BETTER, Labels("v", "", "t", "b"), [np.nan] * 3, [0.5] * 3)
     assert test.n == 0 and "not recorded" in test.note and test.judged(1.0, 1.0).verdict == "inconclusive"
+
+
+def test_a_study_on_the_single_engine_plans_every_cell_there_as_runs_of_their_own(tmp_path):
+    from bridge.experiments.studies import plan
+    from bridge.learning.ensemble import engine_of
+
+    default = plan(StudyRun(study="oja-online", budget="smoke"), Store(tmp_path))[3]
+    reference = plan(StudyRun(study="oja-online", budget="smoke", engine="single"), Store(tmp_path))[3]
+    assert {engine_of(c) for c in default} == {"ensemble"} and {engine_of(c) for c in reference} == {"single"}
+    assert all(a.to_dict() != b.to_dict() for a, b in zip(default, reference))

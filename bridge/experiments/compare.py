@@ -44,6 +44,7 @@ from bridge.learning.data import DATASETS
 from bridge.learning.nets import NEURONS, norm_problem
 from bridge.learning.train import (
     DEVICES,
+    ENGINE_CHOICES,
     OPTIMIZERS,
     TrainConfig,
     load_history,
@@ -76,6 +77,7 @@ class CompareConfig(Config):
     spiking_rule: str = ""
     workers: PositiveInt = 2
     device: Literal[DEVICES] = "cpu"
+    engine: Literal[ENGINE_CHOICES] = "auto"
     executor: Literal[EXECUTORS] = "local"
     ray_address: str = ""
 
@@ -89,8 +91,10 @@ class CompareConfig(Config):
         return self
 
     def identity(self) -> dict:
-        """The configuration minus what cannot change a number (where and how it runs)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("workers", "device", "executor", "ray_address")}
+        """The configuration minus what cannot change a number (where and how it runs; the engine
+        at its default, so the comparisons stored before it keep their ids)."""
+        skipped = ("workers", "device", "executor", "ray_address", *(("engine",) if self.engine == "auto" else ()))
+        return {k: v for k, v in self.to_dict().items() if k not in skipped}
 
 
 def resolve_norm(config: CompareConfig, neuron: str, label: str) -> str:
@@ -124,7 +128,7 @@ def train_config(config: CompareConfig, cell: dict) -> TrainConfig | str:
             neuron=cell["neuron"], depth=config.depth, width=config.width,
             norm=resolve_norm(config, cell["neuron"], cell["norm"]), lr=cell["lr"],
             optimizer=config.optimizer, batch_size=cell["batch_size"], epochs=config.epochs,
-            seed=cell["seed"], device=config.device, time_steps=config.time_steps,
+            seed=cell["seed"], device=config.device, time_steps=config.time_steps, engine=config.engine,
         )
     except ValidationError as err:
         return validation_message(err)

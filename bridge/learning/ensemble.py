@@ -7,10 +7,11 @@ own seed's initial weights), then stacked:
   (E, in, out) and the biases (E, out): y_e = x_e W_e^T + b_e for x (E, B, in) by one
   ``torch.baddbmm``;
 - an OjaLinear becomes an :class:`EnsembleOja`: the same, and the subspace step
-  W_e <- W_e + eta y_e^T (x_e - y_e W_e) / B in the transposed layout (``models.oja.oja_delta_t``);
-- a per-unit layer (BatchNorm, IP, fitted homeostasis) and an activation stay each member's
-  own, run on its member's slice (:class:`PerMember`; the member's single net holds the same
-  modules);
+  W_e <- W_e + eta y_e^T (x_e - y_e W_e) / B in the transposed layout, in place (``models.oja.oja_step_t_``);
+- a per-unit layer (BatchNorm, IP, fitted homeostasis) stays each member's own, run on its
+  member's slice (:class:`PerMember`; the member's single net holds the same modules);
+- an activation runs once over all members where that rounds as each member alone
+  (:class:`EnsembleActivation`), else on each member's slice;
 - Flatten is shared.
 
 On the CPU with one thread each member computes bit for bit what it computes alone, as an
@@ -20,10 +21,12 @@ slice. Its products round otherwise than ``F.linear``'s (the single engine's), s
 part of a run's identity (``bridge.learning.engine``). :func:`member_state` takes one member
 back out as a single net, for evaluation and for its run file.
 
-Families (``ensemble_problem``): rate MLPs on the CPU of width up to 128 with none, bn,
-bn-noaffine, ip-*, fitted:<rule> (intrinsic; +affine too) and oja; SGD (any momentum). Others
-(wider nets, which are compute-bound, LayerNorm, weight norm, scaling, Dale, CNNs, spiking nets,
-Adam, the GPU) train as single runs.
+Families (``ensemble_problem``): MLPs on the CPU of width up to 128; rate nets with none, bn,
+bn-noaffine, ip-*, fitted:<rule> (intrinsic; +affine too) and oja, spiking nets
+(``bridge.learning.ensemble_spiking``) with none, bn (BNTT), ip, homeostatic,
+adaptive-threshold, fitted:<rule> and fitted-online:<rule>; SGD (any momentum). Others (wider
+nets, which are compute-bound, LayerNorm, weight norm, scaling, Dale, CNNs, Adam, the GPU)
+train as single runs.
 """
 
 from __future__ import annotations
@@ -35,21 +38,29 @@ from torch import nn
 
 from bridge.core.errors import UserError
 from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, OjaLinear
-from models.oja import oja_delta_t
+from models.oja import oja_step_t_
 
-ENSEMBLE_FAMILIES = ("none", "bn", "bn-noaffine", "ip", "fitted", "oja")
+ENSEMBLE_FAMILIES = {"rate": ("none", "bn", "bn-noaffine", "ip", "fitted", "oja"),
+                     "spiking": ("none", "bn", "ip", "homeostatic", "adaptive-threshold", "fitted", "fitted-online")}
 ENSEMBLE_MAX_WIDTH = 128  # wider nets are compute-bound on the CPU: 0.66-1.04x at 10 x 256, batch 64 (measured)
-# each member's own module on its own slice: per-unit layers, and activations, whose vectorised
-# kernels round an element by where it falls in a vector (sigmoid: another result on the tail)
-PER_MEMBER = (nn.BatchNorm1d, IntrinsicPlasticity, FittedHomeostasis, nn.Tanh, nn.ReLU, nn.Sigmoid)
+PER_MEMBER = (nn.BatchNorm1d, IntrinsicPlasticity, FittedHomeostasis)  # each member's own module on its slice
+ACTIVATIONS = (nn.Tanh, nn.ReLU, nn.Sigmoid)
+# Elements a member's slice must span for one elementwise kernel over all members to be exact:
+# ATen's vectorised loops take two vectors a step (2 x 16 floats on AVX-512) and compute the
+# remainder with scalar code that rounds otherwise; a multiple of 64 keeps every element in the
+# vector code, alone and in the ensemble.
+VECTOR_SPAN = 64
+EXACT_ANYWHERE = (nn.ReLU,)  # max(x, 0) rounds nothing
+# in a run's identity: 2 (2026-12-01) the weights' SGD and Oja steps formed from their factors in place
+ENSEMBLE_REVISION = 2
 SHARED = (nn.Flatten, nn.Identity)  # no arithmetic
 
 
 def engine_of(config, rule=None) -> str:
     """The engine that trains a config (with its loaded fitted rule): "ensemble" where it can be a
-    member and the ensemble is the faster (a CPU net of width up to ENSEMBLE_MAX_WIDTH), else
-    "single"."""
-    faster = config.device == "cpu" and config.width <= ENSEMBLE_MAX_WIDTH
+    member and the ensemble is the faster (a CPU net of width up to ENSEMBLE_MAX_WIDTH), unless
+    the config asks for the single engine (``engine`` "single"); else "single"."""
+    faster = config.engine == "auto" and config.device == "cpu" and config.width <= ENSEMBLE_MAX_WIDTH
     return "ensemble" if faster and ensemble_problem(config, rule) is None else "single"
 
 
@@ -57,9 +68,9 @@ def ensemble_problem(config, rule=None) -> str | None:
     """Why a training config (``train.TrainConfig``, with its loaded fitted rule) cannot be an
     ensemble member, or None."""
     norm = config.norm_spec
-    if config.neuron != "rate" or config.kind != "mlp":
-        return "only rate MLPs train as ensembles"
-    if norm.family not in ENSEMBLE_FAMILIES:
+    if config.kind != "mlp":
+        return "only MLPs train as ensembles"
+    if norm.family not in ENSEMBLE_FAMILIES[config.neuron]:
         return f"norm {config.norm!r} trains as single runs"
     if norm.family == "fitted" and getattr(rule, "kind", None) != "intrinsic":
         return "only intrinsic fitted rules train as ensembles (a scaling rule scales weights)"
@@ -68,27 +79,69 @@ def ensemble_problem(config, rule=None) -> str | None:
     return None
 
 
+class _Product(torch.autograd.Function):
+    """y = b + x W^T for x (E, B, in), W^T (E, in, out) by one ``baddbmm``. The backward gives the
+    input's and the bias's gradients and leaves (x, dy) on the layer: its SGD step forms the
+    weight step from them in one pass (:meth:`EnsembleLinear.sgd_step`), never the gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor, layer: EnsembleLinear):
+        ctx.save_for_backward(x, weight_t)
+        ctx.layer = layer
+        return torch.baddbmm(bias.unsqueeze(1), x, weight_t)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight_t = ctx.saved_tensors
+        ctx.layer.factors = (x, grad)
+        grad_x = torch.bmm(grad, weight_t.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        return grad_x, None, grad.sum(1), None
+
+
 class EnsembleLinear(nn.Module):
-    """E Linear layers as one: ``weight_t`` (E, in, out), the members' weights transposed (so the
-    backward writes its gradient in place, no transposed copy), bias (E, out); (E, B, in) -> (E, B, out)."""
+    """E Linear layers as one: ``weight_t`` (E, in, out), the members' weights transposed, bias
+    (E, out); (E, B, in) -> (E, B, out). The weights take their SGD step from the backward's
+    factors (:meth:`sgd_step`), outside autograd."""
 
     def __init__(self, linears: list[nn.Linear]):
         super().__init__()
-        self.weight_t = nn.Parameter(torch.stack([layer.weight.detach().T for layer in linears]).contiguous())
+        weights = torch.stack([layer.weight.detach().T for layer in linears]).contiguous()
+        self.weight_t = nn.Parameter(weights, requires_grad=False)
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in linears]))
+        self.factors: tuple[torch.Tensor, torch.Tensor] | None = None  # (x, dy) of the last backward
+        self.momentum_buffer: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias.unsqueeze(1), x.contiguous(), self.weight_t)
+        return _Product.apply(x.contiguous(), self.weight_t, self.bias, self)
+
+    @torch.no_grad()
+    def sgd_step(self, rates: torch.Tensor, momentum: float) -> None:
+        """The weights' SGD step from the last backward's factors, ``rates`` (E, 1, 1) = -lr:
+        W^T <- W^T + x^T (-lr dy) without momentum (at batch 1 the outer product, ``addcmul``;
+        else ``baddbmm``); with momentum u <- m u + x^T dy, W^T <- W^T - lr u
+        (``torch.optim.SGD``'s step on the gradient x^T dy, whose matrix is never formed)."""
+        x, grad = self.factors
+        self.factors = None
+        x_t = x.transpose(1, 2)
+        if momentum:
+            if self.momentum_buffer is None:
+                self.momentum_buffer = torch.bmm(x_t, grad)
+            else:
+                self.momentum_buffer.baddbmm_(x_t, grad, beta=momentum)
+            self.weight_t.addcmul_(self.momentum_buffer, rates)
+        elif x.shape[1] == 1:
+            self.weight_t.addcmul_(x_t, grad * rates)
+        else:
+            self.weight_t.baddbmm_(x_t, grad * rates)
 
     def member(self, e: int) -> dict[str, torch.Tensor]:
         """Member ``e``'s weight (out, in) and bias, as its nn.Linear holds them (views)."""
         return {"weight": self.weight_t[e].T, "bias": self.bias[e]}
 
     def member_grads(self, e: int) -> dict[str, torch.Tensor | None]:
-        """Member ``e``'s gradients of weight and bias (views; None before a backward)."""
-        def part(grad: torch.Tensor | None, transpose: bool) -> torch.Tensor | None:
-            return None if grad is None else (grad[e].T if transpose else grad[e])
-        return {"weight": part(self.weight_t.grad, True), "bias": part(self.bias.grad, False)}
+        """Member ``e``'s gradients of weight (dy^T x, formed for this) and bias (None before a backward)."""
+        weight = None if self.factors is None else self.factors[1][e].T @ self.factors[0][e]
+        return {"weight": weight, "bias": None if self.bias.grad is None else self.bias.grad[e]}
 
 
 class EnsembleOja(EnsembleLinear):
@@ -111,17 +164,32 @@ class EnsembleOja(EnsembleLinear):
     def after_step(self) -> None:
         if self.training and self._last is not None:
             x, y = self._last
-            self.weight_t.add_(oja_delta_t(x.contiguous(), y.contiguous(), self.weight_t), alpha=self.eta_oja)
+            oja_step_t_(self.weight_t, x.contiguous(), y.contiguous(), self.eta_oja)
             self._last = None
 
 
+class EnsembleActivation(nn.Module):
+    """An activation of every member, (E, B, n) -> (E, B, n): one kernel over all members where
+    each member's slice spans whole vector steps (B n a multiple of VECTOR_SPAN) or the function
+    rounds nothing (ReLU), else the activation on each member's slice, as it runs alone (at a
+    width of 20 a member's slice starts mid-vector). Stateless, so a member taken out needs nothing."""
+
+    def __init__(self, activation: nn.Module):
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.activation, EXACT_ANYWHERE) or x[0].numel() % VECTOR_SPAN == 0:
+            return self.activation(x)
+        return torch.stack([self.activation(member) for member in x])
+
+
 class PerMember(nn.Module):
-    """A per-unit layer (BatchNorm, IP, fitted homeostasis) or an activation of every member,
-    each run on its own member's slice (E, B, n) -> (E, B, n): the members' own modules, shared
+    """A per-unit layer (BatchNorm, IP, fitted homeostasis) of every member, each run on its own
+    member's slice (E, B, n) -> (E, B, n): the members' own modules, shared
     with their single nets. Merging them into one layer of E n units would batch them too, but
     their batch reductions then round otherwise (measured: the last bits of BN's and IP's
-    statistics), and a vectorised activation rounds an element by its place in the vector. A
-    member taken out (``frozen``) passes its slice through untouched, its state kept."""
+    statistics). A member taken out (``frozen``) passes its slice through untouched, its state kept."""
 
     def __init__(self, layers: list[nn.Module]):
         super().__init__()
@@ -132,7 +200,8 @@ class PerMember(nn.Module):
         return torch.stack([x[e] if e in self.frozen else layer(x[e]) for e, layer in enumerate(self.layers)])
 
 
-def _stack(modules: list[nn.Module]) -> nn.Module:
+def stack_modules(modules: list[nn.Module]) -> nn.Module:
+    """The members' equal modules as one (module docstring)."""
     first = modules[0]
     if type(first) is OjaLinear:
         return EnsembleOja(modules)
@@ -140,10 +209,12 @@ def _stack(modules: list[nn.Module]) -> nn.Module:
         return EnsembleLinear(modules)
     if isinstance(first, PER_MEMBER):
         return PerMember(modules)
+    if isinstance(first, ACTIVATIONS):
+        return EnsembleActivation(copy.deepcopy(first))
     if isinstance(first, SHARED):
         return copy.deepcopy(first)
     if type(first) in (nn.Sequential, nn.ModuleList):
-        children = [_stack(list(group)) for group in zip(*(list(m.children()) for m in modules))]
+        children = [stack_modules(list(group)) for group in zip(*(list(m.children()) for m in modules))]
         return nn.Sequential(*children) if type(first) is nn.Sequential else nn.ModuleList(children)
     raise UserError(f"{type(first).__name__} layers do not train as ensembles")
 
@@ -154,7 +225,7 @@ class EnsembleNet(nn.Module):
     def __init__(self, nets: list[nn.Module]):
         super().__init__()
         self.size = len(nets)
-        self.blocks = _stack([net.blocks for net in nets])
+        self.blocks = stack_modules([net.blocks for net in nets])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -199,3 +270,5 @@ def freeze(ensemble: EnsembleNet, e: int) -> None:
             module.frozen.add(e)
             for param in module.layers[e].parameters():
                 param.grad = None
+        elif callable(getattr(module, "take_out", None)):  # stacked plastic buffers (spiking neurons)
+            module.take_out(e)

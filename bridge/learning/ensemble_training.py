@@ -7,11 +7,13 @@ config trained alone as an ensemble of one, on the CPU (one thread). Per member,
 run would:
 
 - its own initial weights (built by ``train.build`` from its seed) and its own data order (a
-  generator seeded by its seed, one permutation per epoch, whole batches);
+  generator seeded by its seed, one permutation per epoch, whole batches); a spiking member its
+  own rate-code stream (``ensemble_spiking``);
 - its loss, the mean over its batch (the members' losses summed for one backward: each member's
   gradient is its own loss's);
 - its SGD step at its own rate (``p <- p - lr_e g``, as ``addcmul`` with a per-member rate; with
-  momentum, its own buffer), then the plastic steps (Oja);
+  momentum, its own buffer; a weight matrix's step formed from the backward's factors, its
+  gradient never formed: ``EnsembleLinear.sgd_step``), then the plastic steps (Oja);
 - every ``grad_samples``-th step its gradient norms (``train.GradNorms`` on its slices) and the
   divergence check of its single run (non-finite loss, ``train.homeostasis_in_range``): a
   member that fails is taken out there, as its single run stops, its state kept as it was;
@@ -38,6 +40,7 @@ from bridge.core.progress import progress_bar
 from bridge.fitting.rules import Rule
 from bridge.learning.data import DATASETS
 from bridge.learning.ensemble import (
+    EnsembleLinear,
     EnsembleNet,
     PerMember,
     engine_of,
@@ -46,6 +49,7 @@ from bridge.learning.ensemble import (
     member_grads,
     member_state,
 )
+from bridge.learning.ensemble_spiking import SPIKE_CODE_STREAM, EnsembleSpikingNet
 from bridge.learning.layers import after_step, plastic_modules
 from bridge.learning.train import (
     CPU_THREADS,
@@ -58,8 +62,10 @@ from bridge.learning.train import (
     evaluate,
     homeostasis_in_range,
     homeostatic_state,
+    net_weights,
     resolve_device,
     run_data,
+    spiking_health,
     step_plan,
 )
 
@@ -103,25 +109,32 @@ class Members:
 
 
 def _member_rates(ensemble: EnsembleNet, configs: list[TrainConfig]) -> dict[nn.Parameter, torch.Tensor]:
-    """Each parameter's -lr: (E, 1, ...) for a stacked tensor, its member's own for a per-unit layer's."""
+    """Each autograd parameter's -lr: (E, 1, ...) for a stacked tensor, its member's own for a
+    per-unit layer's."""
     rates = torch.tensor([-c.lr for c in configs])
     out = {p: rates[e] for m in ensemble.modules() if isinstance(m, PerMember)
            for e, layer in enumerate(m.layers) for p in layer.parameters()}
     for p in ensemble.parameters():
-        out.setdefault(p, rates.view(-1, *([1] * (p.dim() - 1))))
+        if p.requires_grad:
+            out.setdefault(p, rates.view(-1, *([1] * (p.dim() - 1))))
     return out
 
 
 class EnsembleSGD:
-    """Per-member SGD: p <- p - lr_e (g or its momentum buffer), ``torch.optim.SGD``'s arithmetic."""
+    """Per-member SGD: p <- p - lr_e (g or its momentum buffer), ``torch.optim.SGD``'s arithmetic;
+    the stacked weights' step from their layer's factors (``EnsembleLinear.sgd_step``)."""
 
     def __init__(self, ensemble: EnsembleNet, configs: list[TrainConfig]):
         self.rates = {p: rate.to(p.device) for p, rate in _member_rates(ensemble, configs).items()}
+        self.linears = [m for m in ensemble.modules() if isinstance(m, EnsembleLinear)]
+        self.linear_rates = torch.tensor([-c.lr for c in configs]).view(-1, 1, 1).to(self.linears[0].bias.device)
         self.momentum = configs[0].momentum
         self.buffers: dict[nn.Parameter, torch.Tensor] = {}
 
     @torch.no_grad()
     def step(self) -> None:
+        for layer in self.linears:
+            layer.sgd_step(self.linear_rates, self.momentum)
         for p, rate in self.rates.items():
             if p.grad is None:
                 continue
@@ -182,6 +195,13 @@ def _epoch(ensemble: EnsembleNet, optimizer: EnsembleSGD, members: Members, x: t
     return means, [g / max(1, count) for g, count in zip(grads, sampled)], died
 
 
+def _stacked(nets: list[nn.Module], configs: list[TrainConfig]) -> nn.Module:
+    """The members' nets as one: a spiking ensemble with each member's rate-code generator."""
+    if configs[0].neuron == "spiking":
+        return EnsembleSpikingNet(nets, [torch.Generator().manual_seed(c.seed + SPIKE_CODE_STREAM) for c in configs])
+    return EnsembleNet(nets)
+
+
 def run_ensemble(configs: list[TrainConfig], rule: Rule | None = None, progress: bool = True) -> list[dict]:
     """Train the members of ``configs`` as one network on one CPU thread (module docstring); one
     history per member, as ``train.run_training`` returns it."""
@@ -197,10 +217,12 @@ def _train(configs: list[TrainConfig], rule: Rule | None, progress: bool) -> lis
     device = resolve_device(base.device)
     inputs = run_data(base, device)
     members = Members(configs, [build(c, inputs.data, rule).to(device) for c in configs])
-    ensemble = EnsembleNet(members.nets).to(device)
+    ensemble = _stacked(members.nets, configs).to(device)
     optimizer = EnsembleSGD(ensemble, configs)
     generators = [torch.Generator().manual_seed(c.seed) for c in configs]
-    histories = [{key: [] for key in HISTORY_KEYS} | {"status": "ok", "message": ""} for _ in configs]
+    spiking = base.neuron == "spiking"
+    histories = [{key: [] for key in HISTORY_KEYS} | {"status": "ok", "message": "", "spike_health": [] if spiking
+                                                      else None} for _ in configs]
     steps = inputs.data.x_train.shape[0] // base.batch_size
     with progress_bar(progress) as bar:
         task = bar.add_task(f"ensemble of {len(configs)}", total=steps * base.epochs)
@@ -215,11 +237,20 @@ def _train(configs: list[TrainConfig], rule: Rule | None, progress: bool) -> lis
                 record = evaluate(configs[e], net, inputs, epoch, losses[e], wall, grads[e])
                 for key, value in record._asdict().items():
                     histories[e][key].append(value)
+                if spiking:
+                    histories[e]["spike_health"].append(spiking_health(net, inputs.probe).tolist())
                 if died[e]:
                     members.alive[e] = False
                     histories[e].update(status="diverged", message=diverged_message(configs[e], epoch))
             if not any(members.alive):
                 break
-    shared = {"spike_health": None, "weights": None, "device": str(device), "engine": "ensemble",
-              "cpu_threads": CPU_THREADS, "ensemble_id": ensemble_id(configs), "ensemble_size": len(configs)}
-    return [history | shared for history in histories]
+    shared = {"device": str(device), "engine": "ensemble", "cpu_threads": CPU_THREADS,
+              "ensemble_id": ensemble_id(configs), "ensemble_size": len(configs)}
+    weights = [_final_weights(ensemble, members, e) if spiking else None for e in range(len(configs))]
+    return [history | shared | {"weights": w} for history, w in zip(histories, weights)]
+
+
+def _final_weights(ensemble: nn.Module, members: Members, e: int) -> dict:
+    """A spiking member's stored arrays: its net as it ended (as kept where it diverged)."""
+    net = member_state(ensemble, e, members.nets[e]) if members.alive[e] else members.nets[e]
+    return net_weights(net)

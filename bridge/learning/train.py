@@ -43,7 +43,7 @@ from bridge.core.progress import progress_bar
 from bridge.core.store import Stopwatch, Store, open_run, write_arrays
 from bridge.fitting.rules import Rule, load_rule
 from bridge.learning.data import DATASETS, Dataset, dataset_identity, load
-from bridge.learning.ensemble import engine_of
+from bridge.learning.ensemble import ENSEMBLE_REVISION, engine_of
 from bridge.learning.layers import (
     FittedHomeostasis,
     after_step,
@@ -65,8 +65,9 @@ from models.information import information_potential
 TRAIN_KIND = "train"
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
+ENGINE_CHOICES = ("auto", "single")  # auto: the ensemble engine where a config can be a member
 # TrainConfig fields newer than stored runs
-ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target", "spike_gain_adapt", "n_val")
+ADDED_FIELDS = ("oja_eta", "init_scale", "spike_dt", "spike_target", "spike_gain_adapt", "n_val", "engine")
 
 
 class ActivityStats(NamedTuple):
@@ -116,7 +117,8 @@ class TrainConfig(Config):
     (``homeostatic``) and ``spike_gain_adapt`` whether its input gain adapts too; ``momentum`` is
     SGD's; ``time_steps`` and ``readout`` apply to spiking nets; ``n_val`` training images (the
     last of the training set, never trained on) are held out as the validation split, whose
-    accuracy every epoch records for selection. Fields added after runs were
+    accuracy every epoch records for selection; ``engine`` "single" trains on the single engine (the
+    reference path) a config that would train on the ensemble engine. Fields added after runs were
     stored (:data:`ADDED_FIELDS`) are left out of the run's identity at their defaults, so those
     runs keep their ids.
     """
@@ -150,6 +152,7 @@ class TrainConfig(Config):
     spike_target: Annotated[float, Field(gt=0, lt=1)] = 0.1
     spike_gain_adapt: bool = True
     n_val: NonNegativeInt = 0
+    engine: Literal[ENGINE_CHOICES] = "auto"
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -206,13 +209,15 @@ def load_train_rule(config: TrainConfig, store: Store) -> Rule | None:
 def run_inputs(config: TrainConfig, rule: Rule | None) -> dict:
     """Everything besides the config that changes a run's numbers: the rule's content hash, the
     data set's identity (file names, sizes, sha256), the CPU threads it computes on, the engine
-    that trains it (``engine``), and the net's revision where its construction was corrected
-    after runs were stored (``nets.net_revision``)."""
+    that trains it (``engine``, with the ensemble engine's ``engine_revision``), and the net's
+    revision where its construction was corrected after runs were stored (``nets.net_revision``)."""
     rules = {rule.name: rule.content_hash()} if rule is not None else {}
     revision = net_revision(config.neuron, config.norm)
     corrected = {"net_revision": revision} if revision > 1 else {}
+    engine = engine_of(config, rule)
+    revised = {"engine_revision": ENSEMBLE_REVISION} if engine == "ensemble" else {}
     return {"rules": rules, "data": dataset_identity(config.dataset), "cpu_threads": CPU_THREADS,
-            "engine": engine_of(config, rule), **corrected}
+            "engine": engine, **revised, **corrected}
 
 
 def run_path(config: TrainConfig, rule: Rule | None) -> tuple[str, str, dict, dict]:
@@ -509,9 +514,14 @@ def _train(config: TrainConfig, rule: Rule | None, progress: bool) -> dict:
             if not math.isfinite(loss):
                 status, message = "diverged", diverged_message(config, epoch)
                 break
-    weights = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()} if health is not None else None
+    weights = net_weights(net) if health is not None else None
     return {**history, "spike_health": health, "weights": weights, "status": status, "message": message,
             "device": str(device), "engine": "single", "cpu_threads": CPU_THREADS}
+
+
+def net_weights(net: nn.Module) -> dict[str, np.ndarray]:
+    """The arrays a spiking run stores (its state_dict, copied)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
 def existing_run(config: TrainConfig, store: Store) -> Path | None:

@@ -11,7 +11,7 @@ from pydantic import PositiveInt
 from bridge.core.config import Config
 from bridge.experiments.executor import EXECUTORS
 from bridge.experiments.studies.declaration import BUDGETS, Budget, Study
-from bridge.learning.train import TrainConfig
+from bridge.learning.train import ENGINE_CHOICES, TrainConfig
 
 FITTED_NORMS = {"fitted+affine": "fitted:{rule}+affine", "fitted": "fitted:{rule}",
                 "fitted-online": "fitted-online:{rule}"}  # arm norms resolved with the rule given to `study run`
@@ -79,7 +79,8 @@ def cell_config(study: Study, budget: Budget, rule: str, key: CellKey) -> TrainC
 class StudyRun(Config):
     """What ``study run`` runs: the study, its budget and the fitted rule of the fitted arm; where
     (workers, executor, and ``device``: a study on ``cuda`` trains cells of its own, stored apart
-    from the CPU ones, and its result is labelled with the device)."""
+    from the CPU ones, and its result is labelled with the device; ``engine`` "single": every cell
+    on the single engine, the reference path, stored apart from the ensemble engine's cells)."""
 
     study: str
     budget: Literal[BUDGETS] = "smoke"
@@ -88,3 +89,4 @@ class StudyRun(Config):
     executor: Literal[EXECUTORS] = "local"
     ray_address: str = ""
     device: Literal["cpu", "cuda"] = "cpu"
+    engine: Literal[ENGINE_CHOICES] = "auto"

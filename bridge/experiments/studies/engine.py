@@ -34,8 +34,8 @@ def plan(request: StudyRun, store: Store) -> tuple[Study, Budget, list[CellKey],
     resolve_device(request.device)  # --set device=cuda without a CUDA device fails here, before any work
     budget = study.budgets[request.budget]
     keys = cell_keys(study, budget, request.rule)
-    configs = [cell_config(study, budget, request.rule, key).model_copy(update={"device": request.device})
-               for key in keys]
+    where = {"device": request.device, "engine": request.engine}
+    configs = [cell_config(study, budget, request.rule, key).model_copy(update=where) for key in keys]
     for config in {c.norm: c for c in configs}.values():
         rule = load_train_rule(config, store)
         if rule is not None and not rule.model.startswith(study.rule_model):
@@ -91,7 +91,8 @@ def run_study(request: StudyRun, store: Store, progress: bool = True) -> Path:
         tests.insert(0, information_sim(budget, store))
     tests = judge(tests)
     identity = {"study": describe(study), "budget": request.budget, "rule": request.rule,
-                **({"device": request.device} if request.device != "cpu" else {})}
+                **({"device": request.device} if request.device != "cpu" else {}),
+                **({"engine": request.engine} if request.engine != "auto" else {})}
     inputs = {"rules": {}, "data": run_inputs(configs[0], None)["data"]}
     for config in configs:
         inputs["rules"].update(run_inputs(config, load_train_rule(config, store))["rules"])
