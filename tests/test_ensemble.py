@@ -5,20 +5,23 @@ cells trained one by one."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from test_layers import make_rule
 
 from bridge.core.store import Store
 from bridge.experiments.executor import groups, run_grid
 from bridge.fitting.rules import save_rule
 from bridge.learning.engine import run_cells, train
-from bridge.learning.ensemble import ENSEMBLE_FAMILIES, ENSEMBLE_REVISION, engine_of
-from bridge.learning.ensemble_training import MEMBERS_AT_MOST, ensemble_key, run_ensemble
+from bridge.learning.ensemble import ENSEMBLE_FAMILIES, ENSEMBLE_REVISION, engine_of, member_grads
+from bridge.learning.ensemble_training import MEMBERS_AT_MOST, ensemble_key, run_ensemble, stacked_nets
 from bridge.learning.layers.spiking import net_params
-from bridge.learning.train import HISTORY_KEYS, TrainConfig, load_history, run_inputs, run_training
+from bridge.learning.train import HISTORY_KEYS, TrainConfig, build, load_history, run_data, run_inputs, run_training
 
 SMALL = {"dataset": "digits", "n_train": 320, "n_val": 64, "n_test": 128, "epochs": 2, "depth": 4, "width": 16,
          "batch_size": 16, "device": "cpu", "probe_size": 64, "grad_samples": 5}
@@ -173,3 +176,29 @@ def test_a_fitted_ensemble_writes_each_member_with_its_rule(tmp_path):
     assert len({p.name for p in paths}) == 2 and all(load_history(p)["status"] == "ok" for p in paths)
     scaling = make_rule().model_copy(update={"kind": "scaling"})
     assert engine_of(configs[0], scaling) == "single" == engine_of(configs[0], None)  # a scaling rule scales weights
+
+
+def _single_grads(net, loss) -> list:
+    loss.backward()
+    return [p.grad for block in net.blocks for p in block.parameters()]
+
+
+@pytest.mark.parametrize("neuron", ["rate", "spiking"])
+def test_the_fused_weight_step_takes_the_gradient_autograd_gives(neuron):
+    """The weight step is formed from the backward's factors, summed over every call of a layer
+    (a spiking synapse runs once per time step): the member's gradient equals autograd's on its
+    single net, to rounding."""
+    config = TrainConfig(**{**(SPIKING if neuron == "spiking" else SMALL), "norm": "none"}, seed=0, lr=0.1)
+    inputs = run_data(config, torch.device("cpu"))
+    net = build(config, inputs.data)
+    ensemble = stacked_nets([copy.deepcopy(net)], [config])
+    x, y = inputs.data.x_train[:8], inputs.data.y_train[:8]
+    if neuron == "spiking":
+        codes = ensemble.rate_code(x.flatten(1)[None])
+        ours, theirs = ensemble.simulate(codes)[0], net.simulate(list(codes[:, 0]))
+    else:
+        ours, theirs = ensemble(x[None])[0], net(x)
+    F.cross_entropy(ours, y).backward()
+    expected = _single_grads(net, F.cross_entropy(theirs, y))
+    for got, want in zip(member_grads(ensemble, 0, net), expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)

@@ -51,8 +51,10 @@ ACTIVATIONS = (nn.Tanh, nn.ReLU, nn.Sigmoid)
 # vector code, alone and in the ensemble.
 VECTOR_SPAN = 64
 EXACT_ANYWHERE = (nn.ReLU,)  # max(x, 0) rounds nothing
-# in a run's identity: 2 (2026-12-01) the weights' SGD and Oja steps formed from their factors in place
-ENSEMBLE_REVISION = 2
+# in a run's identity: 2 (2026-12-01) the weights' SGD and Oja steps formed from their factors in
+# place; 3 (2026-12-02) a weight's step sums the factors of every call (2 kept a spiking synapse's
+# last time step only)
+ENSEMBLE_REVISION = 3
 SHARED = (nn.Flatten, nn.Identity)  # no arithmetic
 
 
@@ -81,8 +83,9 @@ def ensemble_problem(config, rule=None) -> str | None:
 
 class _Product(torch.autograd.Function):
     """y = b + x W^T for x (E, B, in), W^T (E, in, out) by one ``baddbmm``. The backward gives the
-    input's and the bias's gradients and leaves (x, dy) on the layer: its SGD step forms the
-    weight step from them in one pass (:meth:`EnsembleLinear.sgd_step`), never the gradient."""
+    input's and the bias's gradients and adds (x, dy) to the layer's factors (one pair per call:
+    a spiking net's synapse runs once per time step): its SGD step forms the weight step from
+    them in one pass (:meth:`EnsembleLinear.sgd_step`), never the gradient."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor, layer: EnsembleLinear):
@@ -93,7 +96,7 @@ class _Product(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, weight_t = ctx.saved_tensors
-        ctx.layer.factors = (x, grad)
+        ctx.layer.factors.append((x, grad))
         grad_x = torch.bmm(grad, weight_t.transpose(1, 2)) if ctx.needs_input_grad[0] else None
         return grad_x, None, grad.sum(1), None
 
@@ -101,27 +104,34 @@ class _Product(torch.autograd.Function):
 class EnsembleLinear(nn.Module):
     """E Linear layers as one: ``weight_t`` (E, in, out), the members' weights transposed, bias
     (E, out); (E, B, in) -> (E, B, out). The weights take their SGD step from the backward's
-    factors (:meth:`sgd_step`), outside autograd."""
+    factors (:meth:`sgd_step`), outside autograd: the gradient of W^T is sum over calls of
+    x^T dy = X^T DY, the calls' x and dy joined along the batch."""
 
     def __init__(self, linears: list[nn.Linear]):
         super().__init__()
         weights = torch.stack([layer.weight.detach().T for layer in linears]).contiguous()
         self.weight_t = nn.Parameter(weights, requires_grad=False)
         self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in linears]))
-        self.factors: tuple[torch.Tensor, torch.Tensor] | None = None  # (x, dy) of the last backward
+        self.factors: list[tuple[torch.Tensor, torch.Tensor]] = []  # (x, dy) of each call since the last step
         self.momentum_buffer: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _Product.apply(x.contiguous(), self.weight_t, self.bias, self)
 
+    def joined_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X, DY) (E, calls x B, in / out): every call's factors since the last step, joined."""
+        if len(self.factors) == 1:
+            return self.factors[0]
+        return torch.cat([x for x, _ in self.factors], 1), torch.cat([dy for _, dy in self.factors], 1)
+
     @torch.no_grad()
     def sgd_step(self, rates: torch.Tensor, momentum: float) -> None:
-        """The weights' SGD step from the last backward's factors, ``rates`` (E, 1, 1) = -lr:
-        W^T <- W^T + x^T (-lr dy) without momentum (at batch 1 the outer product, ``addcmul``;
-        else ``baddbmm``); with momentum u <- m u + x^T dy, W^T <- W^T - lr u
-        (``torch.optim.SGD``'s step on the gradient x^T dy, whose matrix is never formed)."""
-        x, grad = self.factors
-        self.factors = None
+        """The weights' SGD step from the backward's factors, ``rates`` (E, 1, 1) = -lr:
+        W^T <- W^T + X^T (-lr DY) without momentum (the outer product at one example, ``addcmul``;
+        else ``baddbmm``); with momentum u <- m u + X^T DY, W^T <- W^T - lr u
+        (``torch.optim.SGD``'s step on the gradient X^T DY, whose matrix is never formed)."""
+        x, grad = self.joined_factors()
+        self.factors = []
         x_t = x.transpose(1, 2)
         if momentum:
             if self.momentum_buffer is None:
@@ -139,8 +149,9 @@ class EnsembleLinear(nn.Module):
         return {"weight": self.weight_t[e].T, "bias": self.bias[e]}
 
     def member_grads(self, e: int) -> dict[str, torch.Tensor | None]:
-        """Member ``e``'s gradients of weight (dy^T x, formed for this) and bias (None before a backward)."""
-        weight = None if self.factors is None else self.factors[1][e].T @ self.factors[0][e]
+        """Member ``e``'s gradients of weight (DY^T X, formed for this) and bias (None before a backward)."""
+        x, grad = self.joined_factors() if self.factors else (None, None)
+        weight = None if x is None else grad[e].T @ x[e]
         return {"weight": weight, "bias": None if self.bias.grad is None else self.bias.grad[e]}
 
 

@@ -160,7 +160,10 @@ class EnsembleSpikingNet(nn.Module):
                             for xe, g in zip(x, self.generators)], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        codes = self.rate_code(x.flatten(2))
+        return self.simulate(self.rate_code(x.flatten(2)))
+
+    def simulate(self, codes: torch.Tensor) -> torch.Tensor:
+        """The members driven by given input spikes (T, E, B, in), as ``SpikingNet.simulate``."""
         states = [None] * len(self.blocks)
         count, membrane = 0.0, 0.0
         for t in range(self.time_steps):

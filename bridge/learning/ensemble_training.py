@@ -147,6 +147,8 @@ class EnsembleSGD:
     def zero_grad(self) -> None:
         for p in self.rates:
             p.grad = None
+        for layer in self.linears:
+            layer.factors = []
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, orders: torch.Tensor, batch_size: int):
@@ -195,7 +197,7 @@ def _epoch(ensemble: EnsembleNet, optimizer: EnsembleSGD, members: Members, x: t
     return means, [g / max(1, count) for g, count in zip(grads, sampled)], died
 
 
-def _stacked(nets: list[nn.Module], configs: list[TrainConfig]) -> nn.Module:
+def stacked_nets(nets: list[nn.Module], configs: list[TrainConfig]) -> nn.Module:
     """The members' nets as one: a spiking ensemble with each member's rate-code generator."""
     if configs[0].neuron == "spiking":
         return EnsembleSpikingNet(nets, [torch.Generator().manual_seed(c.seed + SPIKE_CODE_STREAM) for c in configs])
@@ -217,7 +219,7 @@ def _train(configs: list[TrainConfig], rule: Rule | None, progress: bool) -> lis
     device = resolve_device(base.device)
     inputs = run_data(base, device)
     members = Members(configs, [build(c, inputs.data, rule).to(device) for c in configs])
-    ensemble = _stacked(members.nets, configs).to(device)
+    ensemble = stacked_nets(members.nets, configs).to(device)
     optimizer = EnsembleSGD(ensemble, configs)
     generators = [torch.Generator().manual_seed(c.seed) for c in configs]
     spiking = base.neuron == "spiking"
