@@ -397,8 +397,11 @@ def study_table_command(
     With -o, a JSON snapshot of the results is written beside the markdown (``<stem>.json``)."""
     from bridge.experiments.studies import (
         BUDGETS,
+        all_results,
+        change_rows,
         export_study_plots,
         latest_results,
+        previous_results,
         study_table,
         with_findings,
         write_snapshot,
@@ -422,7 +425,8 @@ def study_table_command(
             raise UserError(f"--summary {summary}: {error}") from None
     if plots is not None:
         export_study_plots(results, plots)
-    text = study_table(results, plots)
+    changes = change_rows(results, previous_results(all_results(store(ctx), "full"), results))
+    text = study_table(results, plots, changes)
     if summary is not None:
         with atomic_output(summary) as tmp:
             tmp.write_text(readme, encoding="utf-8")

@@ -98,13 +98,20 @@ eta : Hz (constant)
         bias; the gain kept >= ``min_gain``. Returns new ``(a, b)`` tensors: pure, no state is
         changed in place.
         """
+        weighted, bias_sum, samples = self.torch_drive_sums(x, y, **targets)
+        new_bias = torch.add(b, bias_sum, alpha=eta_bias / samples)
+        new_gain = torch.add(a, weighted, alpha=eta_gain / samples).add_(a.reciprocal(), alpha=eta_gain)
+        return new_gain.clamp_min_(min_gain), new_bias
+
+    def torch_drive_sums(self, x: torch.Tensor, y: torch.Tensor,
+                         **targets: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(sum of x B, sum of B, samples) over the samples of ``x`` (as :meth:`torch_step`):
+        the drives are <A> = 1/a + sum(x B) / samples and <B> = sum(B) / samples."""
         x, y = x.detach(), y.detach()  # no autograd graph for the local rule
         bias_drive = self.torch_bias_drive(y, **{**self.targets, **targets})
         dims, samples = sample_axes(x)
-        new_bias = torch.add(b, bias_drive.sum(dims), alpha=eta_bias / samples)
-        weighted = bias_drive.mul_(x).sum(dims)  # B's own buffer reused: one full-size allocation per step
-        new_gain = torch.add(a, weighted, alpha=eta_gain / samples).add_(a.reciprocal(), alpha=eta_gain)
-        return new_gain.clamp_min_(min_gain), new_bias
+        bias_sum = bias_drive.sum(dims)
+        return bias_drive.mul_(x).sum(dims), bias_sum, samples  # B's own buffer reused: one allocation a step
 
 
 def params_dataclass(rule: RateIPRule) -> type:

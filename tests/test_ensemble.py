@@ -25,7 +25,8 @@ from bridge.learning.train import HISTORY_KEYS, TrainConfig, build, load_history
 
 SMALL = {"dataset": "digits", "n_train": 320, "n_val": 64, "n_test": 128, "epochs": 2, "depth": 4, "width": 16,
          "batch_size": 16, "device": "cpu", "probe_size": 64, "grad_samples": 5}
-FAMILIES = ["none", "bn", "bn-noaffine", "ip-infomax", "ip-triesch+affine", "fitted:hand", "fitted:hand+affine", "oja"]
+FAMILIES = ["none", "bn", "bn-noaffine", "ip-infomax", "ip-triesch+affine", "ip-infomax-adam", "fitted:hand",
+            "fitted:hand+affine", "oja", "oja-post"]
 
 
 def _same(first: dict, second: dict) -> None:
@@ -140,8 +141,10 @@ def test_the_engine_is_part_of_the_run_id_since_its_products_round_otherwise():
 
 @pytest.mark.parametrize("fields", [{**SMALL, "activation": "relu", "norm": "none"},
                                     {**SMALL, "activation": "relu", "norm": "bn"},
-                                    {**SPIKING, "width": 64, "norm": "homeostatic", "readout": "membrane"}],
-                         ids=["none", "bn", "spiking"])
+                                    {**SPIKING, "width": 64, "norm": "homeostatic", "readout": "membrane"},
+                                    {**SPIKING, "width": 20, "batch_size": 3, "norm": "homeostatic",
+                                     "readout": "membrane"}],
+                         ids=["none", "bn", "spiking", "spiking-per-member"])
 def test_a_diverged_member_stops_alone_as_its_cell_would(fields):
     configs = [TrainConfig(**fields, seed=0, lr=lr) for lr in (0.05, 3e38)]
     steady, exploded = run_ensemble(configs, progress=False)

@@ -456,3 +456,39 @@ def test_fused_gain_bias_transfer_equals_plain_autograd(fn, shape):
     torch.testing.assert_close(fused, plain)
     torch.testing.assert_close(fused_grad, plain_grad)
     assert torch.autograd.gradcheck(lambda t: gain_bias_transfer(t, gain, bias, fn), (x,))
+
+
+def test_ip_with_adam_steps_is_torch_adam_on_the_rules_drives():
+    """ip-<rule>-adam: gain and bias take torch.optim.Adam's steps with the rule's drives as the
+    ascent direction (the gradient -<A>, -<B>), at the rule's rate."""
+    torch.manual_seed(3)
+    layer = IntrinsicPlasticity(6, "infomax-adam", eta=0.05).train()
+    gain, bias = (torch.nn.Parameter(t.clone()) for t in (layer.gain, layer.bias))
+    adam = torch.optim.Adam([gain, bias], lr=0.05)
+    for _ in range(3):
+        x = torch.randn(16, 6) * 2 + 1
+        y = layer.transfer(gain.detach() * x + bias.detach())
+        weighted, bias_sum, samples = layer.rule.torch_drive_sums(x, y)
+        gain.grad, bias.grad = -(weighted / samples + gain.detach().reciprocal()), -bias_sum / samples
+        adam.step()
+        layer(x)
+        torch.testing.assert_close(layer.gain, gain.detach())
+        torch.testing.assert_close(layer.bias, bias.detach())
+    assert "infomax-adam" in repr(layer) and int(layer.adam_steps) == 3
+    plain = IntrinsicPlasticity(6, "infomax", eta=0.05).train()
+    plain(x)
+    assert not torch.allclose(plain.gain, layer.gain)  # another update than the Euler step
+
+
+def test_oja_post_reads_the_activations_output():
+    from models.oja import oja_delta
+
+    torch.manual_seed(4)
+    layer = OjaLinear(5, 3, eta_oja=0.1, post=nn.Tanh()).train()
+    x = torch.randn(8, 5)
+    before = layer.weight.detach().clone()
+    y = layer(x)
+    layer.after_step()
+    expected = before + 0.1 * oja_delta(x, torch.tanh(y.detach()), before)
+    torch.testing.assert_close(layer.weight.detach(), expected)
+    assert "post=Tanh()" in repr(layer)

@@ -38,6 +38,7 @@ from bridge.experiments.studies import (
     run_study,
     with_findings,
 )
+from bridge.experiments.studies.catalogue.common import budgets
 from bridge.experiments.studies.declaration import Comparison, Study
 from bridge.experiments.studies.judging import Labels, own_best, pair, variant_verdicts
 from bridge.experiments.studies.tables import FINDINGS_BEGIN, FINDINGS_END, cells_wall_minutes, claims_rows
@@ -186,7 +187,7 @@ def _lr_study(**changes) -> Study:
         comparisons=(Comparison(variant="v", metric="accuracy", treatments=("t",), baselines=("b",),
                                 negligible=0.005),),
         arms=("t", "b"), axis="depth", values=(2, 4), tested=(4,), lrs=(0.01, 0.1), fixed={},
-        budgets=STUDIES["shaw-depth"].budgets)
+        budgets=budgets())
     return Study(**{**fields, **changes})
 
 
@@ -272,11 +273,13 @@ def test_the_readme_findings_are_the_generated_ones():
 
 
 def test_every_declaration_states_its_full_budget_cuts():
+    """The full budget: 10 seeds, 55,000 training images and 5,000 held out for validation, unless
+    a cut declared before the runs says otherwise."""
     for study in STUDIES.values():
         full = study.budgets["full"]
-        assert full.n_test == 10000 and full.epochs >= 10 and len(full.seeds) >= 5
-        cut_text = " ".join(c.what for c in study.cuts)
-        if full.n_train != 60000:
+        assert full.n_test == 10000 and full.epochs >= 10 and len(full.seeds) >= 10 and full.n_val == 5000
+        cut_text = " ".join(c.what for c in study.cuts if c.before_runs)
+        if full.n_train != 55000:
             assert f"{full.n_train:,}" in cut_text, study.name
         if full.width != 256:
             assert str(full.width) in cut_text or study.name == "dale-ann", study.name  # dale: the reference's 500
@@ -395,3 +398,45 @@ def test_a_study_on_the_single_engine_plans_every_cell_there_as_runs_of_their_ow
     reference = plan(StudyRun(study="oja-online", budget="smoke", engine="single"), Store(tmp_path))[3]
     assert {engine_of(c) for c in default} == {"ensemble"} and {engine_of(c) for c in reference} == {"single"}
     assert all(a.to_dict() != b.to_dict() for a, b in zip(default, reference))
+
+
+def test_a_studys_declaration_and_its_cuts_precede_its_runs(tmp_path):
+    """Read from the store: every cell of a study ran after the study's declaration date and after
+    every cut declared before the runs; a result that breaks it says so (and the committed
+    snapshot has none)."""
+    from bridge.experiments.studies import StudyRun, latest_results, run_study
+    from bridge.experiments.studies.results import read_snapshot
+
+    store = Store(tmp_path)
+    run_study(StudyRun(study="shaw-information", budget="smoke", workers=1), store, progress=False)
+    (result,) = latest_results(store)
+    assert result.cells and result.declared_after_runs == []
+    late = {**result.study, "declared": "2099-01-01"}
+    assert "the declaration (2099-01-01) postdates" in result.model_copy(update={"study": late}).declared_after_runs[0]
+    snapshot = read_snapshot(Path(__file__).resolve().parents[1] / "docs" / "studies.json")
+    assert all(r.declared_after_runs == [] for r in snapshot)
+
+
+def test_the_changes_since_the_last_catalogue_name_each_tests_verdicts_and_why(tmp_path):
+    from bridge.experiments.studies import StudyRun, change_rows, latest_results, previous_results, run_study
+
+    store = Store(tmp_path)
+    run_study(StudyRun(study="shaw-information", budget="smoke", workers=1), store, progress=False)
+    (stored,) = latest_results(store)
+    before = stored.model_copy(update={"budget": "full"})
+    redeclared = {**before.study, "budgets": {**before.study["budgets"],
+                                              "full": {**before.study["budgets"]["full"], "n_train": 99}}}
+    kept, dropped = before.tests[0], before.tests[-1]
+    now = before.model_copy(update={
+        "study": redeclared, "finished": "9999", "tests": (
+            kept.model_copy(update={"n": kept.n + 5, "selected_on": "validation", "verdict": "reproduced"}),
+            kept.model_copy(update={"condition": "depth 99"}))})
+    rows = change_rows([now], {"shaw-information": before})
+    assert rows[0][4:6] == [kept.verdict, "reproduced"]
+    assert f"{kept.n} -> {kept.n + 5} seeds" in rows[0][6] and "on declared -> validation" in rows[0][6]
+    assert "-> 99 training images" in rows[0][6]
+    assert rows[1][4] == "not tested" and rows[1][6] == "new condition"
+    assert rows[-1][5] == "not tested" and rows[-1][3] == f"{dropped.treatment} vs {dropped.baseline}"
+    older = before.model_copy(update={"finished": "0000"})
+    assert previous_results([stored, older, before, now], [now]) == {"shaw-information": before}  # the newest earlier
+    assert previous_results([now], [now]) == {}  # the same declaration is no earlier catalogue

@@ -40,7 +40,7 @@ from bridge.core.errors import UserError
 from bridge.learning.layers import FittedHomeostasis, IntrinsicPlasticity, OjaLinear
 from models.oja import oja_step_t_
 
-ENSEMBLE_FAMILIES = {"rate": ("none", "bn", "bn-noaffine", "ip", "fitted", "oja"),
+ENSEMBLE_FAMILIES = {"rate": ("none", "bn", "bn-noaffine", "ip", "fitted", "oja", "oja-post"),
                      "spiking": ("none", "bn", "ip", "homeostatic", "adaptive-threshold", "fitted", "fitted-online")}
 ENSEMBLE_MAX_WIDTH = 128  # wider nets are compute-bound on the CPU: 0.66-1.04x at 10 x 256, batch 64 (measured)
 PER_MEMBER = (nn.BatchNorm1d, IntrinsicPlasticity, FittedHomeostasis)  # each member's own module on its slice
@@ -129,7 +129,10 @@ class EnsembleLinear(nn.Module):
         """The weights' SGD step from the backward's factors, ``rates`` (E, 1, 1) = -lr:
         W^T <- W^T + X^T (-lr DY) without momentum (the outer product at one example, ``addcmul``;
         else ``baddbmm``); with momentum u <- m u + X^T DY, W^T <- W^T - lr u
-        (``torch.optim.SGD``'s step on the gradient X^T DY, whose matrix is never formed)."""
+        (``torch.optim.SGD``'s step on the gradient X^T DY, whose matrix is never formed). A layer
+        no backward reached has no gradient and takes no step, as with autograd's None."""
+        if not self.factors:
+            return
         x, grad = self.joined_factors()
         self.factors = []
         x_t = x.transpose(1, 2)
@@ -163,12 +166,15 @@ class EnsembleOja(EnsembleLinear):
         if len({layer.eta_oja for layer in linears}) != 1:
             raise UserError("the members of an Oja ensemble share one oja_eta")
         self.eta_oja = linears[0].eta_oja
+        post = linears[0].post
+        self.post = None if post is None else EnsembleActivation(copy.deepcopy(post))
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
         if self.training:
-            self._last = (x.detach(), (y - self.bias.unsqueeze(1)).detach())
+            out = y.detach()
+            self._last = (x.detach(), out - self.bias.unsqueeze(1) if self.post is None else self.post(out))
         return y
 
     @torch.no_grad()

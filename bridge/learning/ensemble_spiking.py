@@ -45,9 +45,12 @@ def _aligned(current: torch.Tensor) -> bool:
     return current[0].numel() % VECTOR_SPAN == 0
 
 
-def _per_member(neurons, current: torch.Tensor, state):
-    """Each member's neuron on its own slice; ``state`` a list of member states (or None)."""
-    steps = [neuron(c, s) for neuron, c, s in zip(neurons, current, state or [None] * len(neurons))]
+def _per_member(neurons, current: torch.Tensor, state, frozen: set[int]):
+    """Each member's neuron on its own slice; ``state`` a list of member states (or None). A member
+    taken out (``frozen``) does not step: no spikes, its state and buffers kept."""
+    states = state or [None] * len(neurons)
+    steps = [(torch.zeros_like(c), s) if e in frozen else neuron(c, s)
+             for e, (neuron, c, s) in enumerate(zip(neurons, current, states))]
     return torch.stack([spikes for spikes, _ in steps]), [s for _, s in steps]
 
 
@@ -70,6 +73,7 @@ class EnsemblePlasticNeuron(nn.Module):
     def __init__(self, neurons: list[nn.Module]):
         super().__init__()
         self.members = nn.ModuleList(neurons)
+        self.frozen: set[int] = set()
         first = neurons[0]
         if any((n.params, n.dt) != (first.params, first.dt) for n in neurons):
             raise ValueError("the members of a spiking ensemble share their neurons' parameters")
@@ -82,7 +86,7 @@ class EnsemblePlasticNeuron(nn.Module):
 
     def forward(self, current: torch.Tensor, state):
         if not _aligned(current):
-            return _per_member(self.members, current, state)
+            return _per_member(self.members, current, state, self.frozen)
         first = self.members[0]
         step = STEPS[type(first)]
         spikes, state = step(first, current, state if state is not None else self._initial(first, current))
@@ -104,6 +108,7 @@ class EnsemblePlasticNeuron(nn.Module):
 
     def take_out(self, e: int) -> None:
         """Member ``e`` leaves: its buffers become its own copies, kept as they are now."""
+        self.frozen.add(e)
         for name in self.buffers_of:
             setattr(self.members[e], name, getattr(self, name)[e].clone())
 

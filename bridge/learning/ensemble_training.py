@@ -188,6 +188,8 @@ def _epoch(ensemble: EnsembleNet, optimizer: EnsembleSGD, members: Members, x: t
                     living[e], died[e] = False, True
                     member_state(ensemble, e, members.nets[e])
                     freeze(ensemble, e)
+            if not any(living):  # every member out: the epoch ends, as their single runs do
+                break
             if advance:
                 advance(min(every, steps - step))
         optimizer.step()

@@ -14,11 +14,13 @@ Norm names (taken apart once, into a :class:`NormSpec`: ``NormSpec.parse(neuron,
 nets: ``none``, ``bn`` (BatchNorm), ``bn-noaffine`` (BatchNorm without its learned gamma, beta:
 the control for IP), ``ln`` (LayerNorm; GroupNorm(1, C) in CNNs), ``wn``
 (weight norm), ``ip-triesch`` / ``ip-infomax`` / ``ip-gaussian`` (:class:`IntrinsicPlasticity`,
-whose rule fixes the activation; ``+affine`` adds the learned gamma, beta of Shaw et al. 2020:
+whose rule fixes the activation; ``-adam`` after the rule: Adam steps on the rule's drives;
+``+affine`` adds the learned gamma, beta of Shaw et al. 2020:
 y = f(gamma (a x + b) + beta)), ``fitted:<rule>[+affine]`` (:class:`FittedHomeostasis` of a
 fitted intrinsic rule, or :meth:`SynapticScaling.from_rule` of a fitted scaling rule, passed in
 loaded as ``make_net(spec, rule=...)``), ``scaling``
-(:class:`SynapticScaling`), ``oja`` (:class:`OjaLinear`, rate ``oja_eta``), and Cornford et al.
+(:class:`SynapticScaling`), ``oja`` (:class:`OjaLinear`, rate ``oja_eta``; ``oja-post``: the
+rule on the activation's output), and Cornford et al.
 2021's sign-constrained nets, every layer ReLU but the readout, the readout of the same kind as
 the hidden layers: ``dale`` (:class:`DaleLinear` with corrected SGD, a readout with one
 inhibitory unit), ``dale-uncorrected`` (the same without the gradient correction),
@@ -69,6 +71,7 @@ from bridge.learning.layers import (
     OjaLinear,
     SynapticScaling,
 )
+from bridge.learning.layers.ip import ADAM
 from bridge.learning.layers.spiking import net_params
 from models.lif_ip import LifIPParams
 
@@ -78,11 +81,12 @@ INITS = ("default", "kaiming", "xavier", "orthogonal", "cornford")
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid,
 }
-IP_RULES = ("triesch", "infomax", "gaussian")
+IP_RULES = tuple(rule + step for rule in ("triesch", "infomax", "gaussian") for step in ("", ADAM))
 IP_NORMS = tuple(f"ip-{name}" for name in IP_RULES)
 AFFINE = "+affine"  # suffix: IP / fitted layer followed by a learned per-unit gamma, beta (Shaw et al. 2020)
 RATE_NORMS = ("none", "bn", "bn-noaffine", "ln", "wn", *IP_NORMS, *(n + AFFINE for n in IP_NORMS),
-              "scaling", "oja", "dale", "dale-uncorrected", "column-ei", "fitted:<rule>", "fitted:<rule>+affine")
+              "scaling", "oja", "oja-post", "dale", "dale-uncorrected", "column-ei", "fitted:<rule>",
+              "fitted:<rule>+affine")
 EI_NORMS = ("dale", "dale-uncorrected", "column-ei")  # whole nets of sign-constrained layers (MLPs)
 SPIKING_NORMS = ("none", "bn", "ip", "homeostatic", "adaptive-threshold", "fitted:<rule>",
                  "fitted:<rule>+affine", "fitted-online:<rule>")
@@ -92,7 +96,7 @@ FITTED_FAMILIES = ("fitted", "fitted-online")  # the norms that name a fitted ru
 # the families whose name carries a rule after a separator: ip-<rule>, fitted:<rule>, fitted-online:<rule>
 _RULE_SEPARATORS = {"ip": "-", "fitted": ":", "fitted-online": ":"}
 # per neuron: the families without a rule or +affine, and those that take +affine after their rule
-_PLAIN_FAMILIES = {"rate": ("none", "bn", "bn-noaffine", "ln", "wn", "scaling", "oja", *EI_NORMS),
+_PLAIN_FAMILIES = {"rate": ("none", "bn", "bn-noaffine", "ln", "wn", "scaling", "oja", "oja-post", *EI_NORMS),
                    "spiking": ("none", "bn", *HOMEOSTATIC_LIF_NORMS, "adaptive-threshold")}
 _RULED_FAMILIES = {"rate": ("ip", "fitted"), "spiking": ("fitted", "fitted-online")}
 _AFFINE_FAMILIES = ("ip", "fitted")
@@ -241,7 +245,7 @@ class NetSpec:
         problem = self.norm.problem(self.neuron)
         if problem:
             raise UserError(problem)
-        if self.kind == "cnn" and (self.norm.ei or self.norm.family == "oja"):
+        if self.kind == "cnn" and (self.norm.ei or self.norm.family in ("oja", "oja-post")):
             raise UserError(f"norm {self.norm.text!r} exists for MLPs only")
         if self.norm.family == "wn" and (self.init != "default" or self.init_scale != 1.0):
             raise UserError("norm 'wn' keeps PyTorch's initialisation: its weight is g v/|v|, which neither "
@@ -307,6 +311,7 @@ def _rate_block(spec: NetSpec, make_weight: Callable[[], nn.Module], conv: bool,
         "wn": lambda: [weight_norm(make_weight())],
         "scaling": lambda: [SynapticScaling(make_weight())],
         "oja": lambda: [OjaLinear.wrap(make_weight(), spec.oja_eta)],
+        "oja-post": lambda: [OjaLinear.wrap(make_weight(), spec.oja_eta, post=_activation(spec.activation))],
     }
     return layers[norm.family]() + [_activation(spec.activation)]
 

@@ -43,6 +43,17 @@ class StudyResult(BaseModel):
         return self.budget if self.device == "cpu" else f"{self.budget} {self.device}"
 
     @property
+    def declared_after_runs(self) -> list[str]:
+        """What of the declaration postdates a run of it: the declaration itself, or a cut said
+        to precede the runs, dated after the first cell started (none for a sound result)."""
+        started = min((str(cell["started"])[:10] for cell in self.cells), default=None)
+        if started is None:
+            return []
+        dated = [("the declaration", self.study["declared"])]
+        dated += [(f"cut {cut['what']!r}", cut["on"]) for cut in self.study.get("cuts", ()) if cut["before_runs"]]
+        return [f"{what} ({on}) postdates the first run ({started})" for what, on in dated if on > started]
+
+    @property
     def is_finding(self) -> bool:
         """Only a full budget answers the claim; a smaller one checks the protocol."""
         return self.budget == FULL
@@ -62,16 +73,18 @@ def _read(path: Path) -> StudyResult | None:
             cells=tuple(json.loads(run.h5.attrs["cells"])), plots=tuple(sorted(run.h5.get("plots", {}))))
 
 
+def all_results(store: Store, budget: str | None = None) -> list[StudyResult]:
+    """Every stored result (of ``budget``) this engine can read: results stored by an older engine,
+    whose tests it cannot read, are left out."""
+    found = (_read(info.path) for info in store.list_runs(STUDY_KIND)
+             if not budget or info.config.get("budget") == budget)
+    return [result for result in found if result is not None]
+
+
 def latest_results(store: Store, budget: str | None = None) -> list[StudyResult]:
-    """The newest stored result of each study (and budget, device), in the order of the catalogue.
-    Results stored by an older engine, whose tests this one cannot read, are left out."""
+    """The newest stored result of each study (and budget, device), in the order of the catalogue."""
     newest: dict[tuple[str, str, str], StudyResult] = {}
-    for info in store.list_runs(STUDY_KIND):
-        if budget and info.config.get("budget") != budget:
-            continue
-        result = _read(info.path)
-        if result is None:
-            continue
+    for result in all_results(store, budget):
         key = (result.name, result.budget, result.device)
         if key not in newest or result.finished >= newest[key].finished:
             newest[key] = result

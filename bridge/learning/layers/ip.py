@@ -14,7 +14,15 @@ over the batch (and over the positions of a feature map: one unit per channel), 
     a <- max(a + eta <A(x, y, a)>, min_gain),   b <- b + eta <B(x, y, a)>
 
 exactly ``RateIPRule.torch_step`` (one forward-Euler step of the Brian2 model), with y reused
-from the forward pass. In eval mode (a, b) are frozen. The rules (Triesch 2005, infomax after
+from the forward pass. A rule named ``<rule>-adam`` takes Adam steps on the same drives instead
+(the "Adamised" IP updates Shaw et al. 2020 also describe; Adam: D. P. Kingma & J. Ba, ICLR
+2015), the drives as the ascent direction of the rule's local objective, eta Adam's rate:
+
+    m <- b1 m + (1 - b1) D,  v <- b2 v + (1 - b2) D^2,  p <- p + eta m^ / (sqrt(v^) + eps)
+
+with m^ = m / (1 - b1^t), v^ = v / (1 - b2^t) (torch.optim.Adam's defaults b1 = 0.9,
+b2 = 0.999, eps = 1e-8), for D = <A> (gain, kept >= min_gain) and D = <B> (bias). In eval mode
+(a, b) are frozen. The rules (Triesch 2005, infomax after
 Bell & Sejnowski 1995, Schrauwen et al. 2008) are those of ``models/``; see each module for
 its equations.
 """
@@ -32,6 +40,8 @@ from models.rate_ip import RateIPRule
 RATE_RULES: dict[str, RateIPRule] = {
     module.RULE.name: module.RULE for module in (ip_triesch, ip_infomax, ip_gaussian)
 }
+ADAM = "-adam"  # a rule name's suffix: its gain and bias take Adam steps (module docstring)
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults
 
 
 def rate_rule(name: str) -> RateIPRule:
@@ -56,7 +66,8 @@ class IntrinsicPlasticity(nn.Module):
         **targets: float,
     ):
         super().__init__()
-        self.rule = rate_rule(rule)
+        self.adam = rule.endswith(ADAM)
+        self.rule = rate_rule(rule.removesuffix(ADAM))
         unknown = set(targets) - set(self.rule.targets)
         if unknown:
             raise UserError(f"IP rule {rule!r} has no target parameter {', '.join(sorted(unknown))}")
@@ -67,6 +78,10 @@ class IntrinsicPlasticity(nn.Module):
         self.transfer = transfer(self.rule.transfer)
         self.register_buffer("gain", torch.full((n,), float(init_gain)))
         self.register_buffer("bias", torch.full((n,), float(init_bias)))
+        if self.adam:
+            for name in ("gain_m", "gain_v", "bias_m", "bias_v"):
+                self.register_buffer(name, torch.zeros(n))
+            self.register_buffer("adam_steps", torch.zeros((), dtype=torch.long))
         self.affine = affine
         if affine:
             self.gamma = nn.Parameter(torch.ones(n))
@@ -84,16 +99,33 @@ class IntrinsicPlasticity(nn.Module):
         return self.transfer(per_unit(self.gamma, x) * u + per_unit(self.beta, x))
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One step of the rule on the batch ``x`` with outputs y = f(a x + b)."""
+        """One step of the rule on the batch ``x`` with outputs y = f(a x + b) (an Euler step, or
+        Adam's: module docstring)."""
+        if self.adam:
+            self._adam_step(x, y)
+            return
         gain, bias = self.rule.torch_step(x, y, self.gain, self.bias, self.eta, self.eta, self.min_gain, **self.targets)
         rebind_buffers(self, gain=gain, bias=bias)
+
+    @torch.no_grad()
+    def _adam_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        weighted, bias_sum, samples = self.rule.torch_drive_sums(x, y, **self.targets)
+        self.adam_steps += 1
+        t = int(self.adam_steps)
+        (b1, b2), new = ADAM_BETAS, {}
+        for name, drive in (("gain", weighted / samples + self.gain.reciprocal()), ("bias", bias_sum / samples)):
+            m = getattr(self, f"{name}_m").mul_(b1).add_(drive, alpha=1 - b1)
+            v = getattr(self, f"{name}_v").mul_(b2).addcmul_(drive, drive, value=1 - b2)
+            step = (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt_().add_(ADAM_EPS))
+            new[name] = torch.add(getattr(self, name), step, alpha=self.eta)
+        rebind_buffers(self, gain=new["gain"].clamp_min_(self.min_gain), bias=new["bias"])
 
     def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
         """The adapted per-unit tensors the divergence check reads: (gain, bias)."""
         return self.gain, self.bias
 
     def extra_repr(self) -> str:
-        return f"{self.n}, rule={self.rule.name}, eta={self.eta}, affine={self.affine}"
+        return f"{self.n}, rule={self.rule.name}{ADAM if self.adam else ''}, eta={self.eta}, affine={self.affine}"
 
 
 class IntrinsicPlasticity2d(IntrinsicPlasticity):

@@ -121,16 +121,19 @@ class OjaLinear(nn.Linear):
         W <- W + eta_oja (y^T x - y^T y W) / B    (models/oja.py, y = x W^T of the last batch)
 
     Oja's subspace rule (Oja 1989) alongside backprop, after Shervani-Tabar, Mirhoseini &
-    Rosenbaum 2024.
+    Rosenbaum 2024. With ``post`` (the block's activation f), the rule reads the neuron's output
+    y = f(x W^T + b) instead of the linear drive (norm ``oja-post``: the bounded activity a
+    neuron has).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, eta_oja: float = 1e-3):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, eta_oja: float = 1e-3,
+                 post: nn.Module | None = None):
         super().__init__(in_features, out_features, bias)
-        self.eta_oja = eta_oja
+        self.eta_oja, self.post = eta_oja, post
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def wrap(cls, linear: nn.Linear, eta_oja: float = 1e-3) -> OjaLinear:
+    def wrap(cls, linear: nn.Linear, eta_oja: float = 1e-3, post: nn.Module | None = None) -> OjaLinear:
         """An OjaLinear with ``linear``'s shape and parameters, drawing no random numbers.
 
         ``nn.Linear.__init__`` draws a weight and bias from torch's generator; drawn here they
@@ -138,15 +141,21 @@ class OjaLinear(nn.Linear):
         only its first layer with the plain net of that seed (arms paired by seed, issue 23).
         It runs on a fork of the generator, and ``linear``'s own parameters replace its draws."""
         with torch.random.fork_rng(devices=[]):
-            layer = cls(linear.in_features, linear.out_features, linear.bias is not None, eta_oja)
+            layer = cls(linear.in_features, linear.out_features, linear.bias is not None, eta_oja, post)
         layer.load_state_dict(linear.state_dict())
         return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
         if self.training:
-            self._last = (x.detach(), (y - self.bias if self.bias is not None else y).detach())
+            self._last = (x.detach(), self.oja_output(y.detach()))
         return y
+
+    def oja_output(self, y: torch.Tensor) -> torch.Tensor:
+        """The output Oja's rule reads from the layer's output ``y``: f(y), or the drive x W^T."""
+        if self.post is not None:
+            return self.post(y)
+        return y - self.bias if self.bias is not None else y
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -156,7 +165,7 @@ class OjaLinear(nn.Linear):
             self._last = None
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, eta_oja={self.eta_oja}"
+        return f"{super().extra_repr()}, eta_oja={self.eta_oja}" + (f", post={self.post}" if self.post else "")
 
 
 def _exponential(shape: tuple[int, ...], scale: float) -> torch.Tensor:

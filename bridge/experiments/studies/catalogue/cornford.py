@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.experiments.studies.catalogue.common import DECLARED, RELU_SGD, budgets
+from bridge.experiments.studies.catalogue.common import DECLARED, RELU_SGD, budgets, full_scale
 from bridge.experiments.studies.declaration import Comparison, Cut, Study
 
 CORNFORD = ("Cornford, Kalajdzievski, Leite, Lamarquette, Kullmann & Richards (2021), ICLR, 'Learning to live "
@@ -31,6 +31,7 @@ DALE = Study(
                 "column-ei": {"norm": "column-ei", "lr": 0.05273, "width_scale": 1.1}},
     axis="depth", values=(4,), tested=(4,), fixed={**RELU_SGD, "batch_size": 32}, budgets=budgets(full_width=500),
     cuts=(Cut(on=DECLARED, what="10 epochs instead of the reference's 50", before_runs=True, reason="to fit"),),
+    amendments=(full_scale("the learning rates kept as the reference tuned them (no selection)"),),
 )
 
 STUDIES = (DALE,)

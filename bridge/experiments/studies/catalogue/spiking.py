@@ -7,13 +7,13 @@ import datetime as dt
 from bridge.experiments.studies.catalogue.common import (
     DECLARED,
     NARROW,
-    NO_VALIDATION,
     SHAW,
     SPIKING_MLP,
     SPIKING_SOURCE,
     budgets,
+    full_scale,
 )
-from bridge.experiments.studies.declaration import Amendment, Comparison, Cut, Study
+from bridge.experiments.studies.declaration import Amendment, Comparison, Study
 
 FOUND_BY_SNN_VS_RATE = dt.date(2026, 11, 26)  # commits 2e9be17, ce9aa96, fcf4d17
 # the homeostatic LIF at 0.2 spikes per step with its input gain held: snn-vs-rate's variant, confirmed elsewhere
@@ -50,14 +50,9 @@ DEPTH = Study(
     arms=("none", "bntt", "homeostatic", "fitted", "fitted+affine", "fitted-online", HOMEOSTATIC_THRESHOLD),
     arm_fields={"bntt": {"norm": "bn"}, "fitted-online": {"spike_dt": 0.01}, HOMEOSTATIC_THRESHOLD: THRESHOLD_ONLY},
     axis="depth", values=(2, 4, 6, 8), tested=(6, 8), lrs=(0.02, 0.1), rule_model="lif-ip", fixed=SPIKING_MLP,
-    budgets=budgets(full_width=256, small_values=(2, 6), small_lrs=(0.1,), full_train=10000, full_values=(2, 8),
-                    full_lrs=(0.1,)),
-    cuts=(Cut(on=DECLARED, before_runs=True,
-              what="full budget: 10,000 training images, depths 2 and 8 (tested at 8 of 6 and 8), one learning "
-                   "rate 0.1",
-              reason="measured on one core: a depth-8 net takes 1.9 s per 1000 images per epoch, so one run on all "
-                     "60k images for 10 epochs is ~20 min and the declared grid ~60 h"),),
-    amendments=(CONFIRMATORY,),
+    budgets=budgets(full_width=256, small_values=(2, 6), small_lrs=(0.1,)),
+    amendments=(CONFIRMATORY, full_scale("the declared grid uncut: depths 2, 4, 6 and 8, learning rates 0.02 and "
+                                         "0.1, all training images")),
 )
 
 ONLINE = Study(
@@ -82,12 +77,10 @@ ONLINE = Study(
                 HOMEOSTATIC_THRESHOLD: THRESHOLD_ONLY},
     axis="batch_size", values=(1,), tested=(1,), lrs=(0.002, 0.01), rule_model="lif-ip",
     fixed={**SPIKING_MLP, "depth": 3},
-    budgets=budgets(full_width=128, small_lrs=(0.01,), full_train=1000, full_lrs=(0.01,)),
-    cuts=(NARROW, Cut(on=DECLARED, before_runs=True,
-                      what="full budget: 1,000 training images, one learning rate 0.01",
-                      reason="measured on one core: 20-28 ms per image at batch 1, so one run on all 60k images for "
-                             "10 epochs is ~4 h")),
-    amendments=(CONFIRMATORY,),
+    budgets=budgets(full_width=128, small_lrs=(0.01,)),
+    cuts=(NARROW,),
+    amendments=(CONFIRMATORY, full_scale("the declared grid uncut: learning rates 0.002 and 0.01, all training "
+                                         "images")),
 )
 
 _RATE_AND_SPIKING = {
@@ -126,11 +119,8 @@ VS_RATE = Study(
     ),
     arms=tuple(_RATE_AND_SPIKING), arm_fields=_RATE_AND_SPIKING,
     axis="depth", values=(4,), tested=(4,), lrs=(0.02, 0.1), fixed={**SPIKING_MLP, "activation": "tanh"},
-    budgets=budgets(full_width=128, full_train=10000),
-    cuts=(NARROW, NO_VALIDATION,
-          Cut(on=DECLARED, before_runs=True, what="full budget: 10,000 training images for every arm",
-              reason="measured on one core: the spiking net takes 0.7-0.9 s per 1000 images per epoch, ~8 min a run "
-                     "on all 60k images, ~2 h for the spiking arms")),
+    budgets=budgets(full_width=128),
+    cuts=(NARROW,),
     amendments=(
         Amendment(on=FOUND_BY_SNN_VS_RATE, after_look=True, what="variant arm 'spiking homeostatic 0.2' and its test",
                   reason="the first full run's diagnostics showed the homeostatic layers held at about 0.13 spikes "
@@ -140,6 +130,7 @@ VS_RATE = Study(
                        "spiking none and spiking homeostatic 0.2",
                   reason="that variant's diagnostics showed the input gains growing without bound (layer means up "
                          "to 1e4-1e12) and thresholds drifting negative"),
+        full_scale("all training images"),
     ),
 )
 

@@ -1,0 +1,65 @@
+"""What changed since the last catalogue: every test of a study's newest full-budget result beside
+the same test in the study's previous full-budget result in the store (another declaration),
+verdict old -> new, with the reasons read from the two results: more seeds, the selection split,
+the training images, the grid (a new condition, arm or test), a dropped test."""
+
+from __future__ import annotations
+
+from bridge.experiments.studies.judging import PairedTest
+from bridge.experiments.studies.results import FULL, StudyResult
+
+CHANGES_HEADERS = ["study", "claim (variant)", "condition", "test", "verdict before", "verdict now", "why it changed"]
+
+
+def previous_results(stored: list[StudyResult], current: list[StudyResult]) -> dict[str, StudyResult]:
+    """Per study, the newest full-budget result of ``stored`` (same device) under another
+    declaration, finished before the current one; studies without one are left out."""
+    previous: dict[str, StudyResult] = {}
+    now = {(r.name, r.device): r for r in current if r.budget == FULL}
+    for result in (r for r in stored if r.budget == FULL):
+        newer = now.get((result.name, result.device))
+        if newer is None or result.study == newer.study or result.finished >= newer.finished:
+            continue
+        if result.name not in previous or result.finished > previous[result.name].finished:
+            previous[result.name] = result
+    return previous
+
+
+def _key(test: PairedTest) -> tuple[str, str, str, str]:
+    return test.variant, test.condition, test.treatment, test.baseline
+
+
+def _budget(result: StudyResult) -> dict:
+    return result.study["budgets"][FULL]
+
+
+def _reasons(new: PairedTest, old: PairedTest | None, now: StudyResult, before: StudyResult) -> str:
+    if old is None:
+        conditions = {t.condition for t in before.tests}
+        return "new condition" if new.condition not in conditions else "new arm or test"
+    reasons = []
+    if new.n != old.n:
+        reasons.append(f"{old.n} -> {new.n} seeds")
+    if new.selected_on != old.selected_on:
+        reasons.append(f"learning rate chosen on {old.selected_on} -> {new.selected_on}")
+    if _budget(now)["n_train"] != _budget(before)["n_train"]:
+        reasons.append(f"{_budget(before)['n_train']} -> {_budget(now)['n_train']} training images")
+    if _budget(now)["epochs"] != _budget(before)["epochs"]:
+        reasons.append(f"{_budget(before)['epochs']} -> {_budget(now)['epochs']} epochs")
+    return "; ".join(reasons) or "the same protocol (new runs)"
+
+
+def change_rows(current: list[StudyResult], previous: dict[str, StudyResult]) -> list[list[str]]:
+    """One row per test of the current results (and per test dropped since the previous ones)."""
+    rows = []
+    for now in (r for r in current if r.name in previous and r.budget == FULL):
+        before = previous[now.name]
+        old = {_key(t): t for t in before.tests}
+        for test in now.tests:
+            earlier = old.pop(_key(test), None)
+            rows.append([now.name, test.variant, test.condition, f"{test.treatment} vs {test.baseline}",
+                         earlier.verdict if earlier else "not tested", test.verdict,
+                         _reasons(test, earlier, now, before)])
+        rows += [[now.name, t.variant, t.condition, f"{t.treatment} vs {t.baseline}", t.verdict, "not tested",
+                  "dropped from the declaration"] for t in old.values()]
+    return rows
