@@ -116,9 +116,16 @@ def runs(
     print(markdown_table(["kind", "name", "run", "seed", "finished", "wall s"], rows))
 
 
-@app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+models_app = typer.Typer(help="The Brian2 models: the built-in ones, and model files (issue 26).",
+                          invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """The Brian2 models: equations (with units), parameters and their sources."""
+    if ctx.invoked_subcommand is not None:
+        return
     from models import listing as model_listing
 
     described = model_listing()
@@ -131,6 +138,40 @@ def models(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> 
         console.print(model["equations"], markup=False, highlight=False)
         rows = [[k, v["value"], v["unit"], v["doc"]] for k, v in model["params"].items()]
         print(markdown_table(["param", "default", "unit", "meaning"], rows))
+
+
+@models_app.command("check")
+def models_check(file: Path = typer.Argument(..., help="a model file (TOML: docs/adex-threshold.toml)")) -> None:
+    """Check a model file (Brian2's equation and unit checks, the file's own) and show the torch
+    step generated from its equations; nothing is written."""
+    from bridge.core.model_file import load_model
+
+    checked = load_model(file)
+    _show_model(checked)
+
+
+@models_app.command("add")
+def models_add(ctx: typer.Context,
+               file: Path = typer.Argument(..., help="a model file (TOML: docs/adex-threshold.toml)")) -> None:
+    """Check a model file and copy it into the store, named by its content hash."""
+    from bridge.core.model_file import load_model
+
+    checked = load_model(file)
+    target = store(ctx).root / "models" / f"{checked.model.name}-{checked.model.content_hash()}.toml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(target) as tmp:
+        tmp.write_text(file.read_text(encoding="utf-8"), encoding="utf-8")
+    _show_model(checked)
+    console.print(f"models add: {target}")
+
+
+def _show_model(checked) -> None:
+    model, step = checked.model, checked.step
+    console.rule(f"{model.name} ({model.content_hash()})")
+    console.print(f"source: {model.source}\nstate: {', '.join(step.state)}; homeostasis: "
+                  f"{', '.join(model.homeostasis.state)} read as the {model.homeostasis.reads}", markup=False)
+    console.print(f"generated step ({model.method}):\n{step.update_code}\nspike where {step.threshold_code} > 0"
+                  + (f"\nreset:\n{step.reset_code}" if step.reset_code else ""), markup=False, highlight=False)
 
 
 @app.command()

@@ -34,6 +34,15 @@ def budgets(full_width: int = 256, full_epochs: int = 10, full_train: int = FULL
     }
 
 
+def cpu_budget(what: str, uncut_hours: float, cut_hours: float) -> Cut:
+    """A study's CPU budget at full scale, declared before its runs: what is cut (never the
+    claim's condition, never a seed), from the uncut grid's projected time on this machine."""
+    return Cut(on=FULL_SCALE, before_runs=True, what=f"CPU budget: {what}",
+               reason=f"the uncut grid is projected at {uncut_hours:g} h on this 2-core machine (bench/study_times.py, "
+                      f"{FULL_SCALE.isoformat()}), over the 3 h a study may take here; cut, about {cut_hours:g} h. "
+                      "The uncut grid runs on the GPU when a session is lent one, labelled as such")
+
+
 def full_scale(what: str, reason: str = "") -> Amendment:
     """The catalogue's re-declaration at full scale (issue 25): after a look at the earlier
     catalogue's results, before any run of the new one."""

@@ -9,6 +9,7 @@ from bridge.experiments.studies.catalogue.common import (
     REVIEWED,
     SHAW,
     budgets,
+    cpu_budget,
     full_scale,
 )
 from bridge.experiments.studies.declaration import Amendment, Comparison, Study
@@ -31,9 +32,12 @@ DEPTH = Study(
         for variant, policy in (("shared lr 0.05", "shared"), ("own best lr", "own-best"))),
     arms=("none", "bn", "bn-noaffine", *IP_ARMS, IP_ADAM, "fitted+affine"),
     axis="depth", values=(2, 10, 20, 30), tested=(10, 20, 30), lrs=(0.01, 0.05), shared_lr=0.05, fixed=DEEP_TANH,
-    budgets=budgets(full_width=128, small_values=(2, 10)), cuts=(NARROW,),
+    budgets=budgets(full_width=128, small_values=(2, 10), full_train=25000),
+    cuts=(NARROW, cpu_budget("25,000 of the 55,000 training images (every depth, arm, rate and seed kept)", 6.2,
+                             2.8)),
     amendments=(full_scale("depth 20 (cut from the earlier run after its none cells were seen) restored, depth 30 "
-                           f"added, both tested; the variant arm {IP_ADAM}", ADAM_REASON),),
+                           f"added, both tested; the variant arm {IP_ADAM}; 25,000 training images on the CPU, all "
+                           "55,000 on the GPU", ADAM_REASON),),
 )
 
 LR_ROBUSTNESS = Study(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.experiments.studies.catalogue.common import DECLARED, DEEP_TANH, NARROW, budgets, full_scale
+from bridge.experiments.studies.catalogue.common import DECLARED, DEEP_TANH, NARROW, budgets, cpu_budget, full_scale
 from bridge.experiments.studies.declaration import Amendment, Budget, Comparison, Cut, Study
 
 SHERVANI = ("Shervani-Tabar, Mirhoseini & Rosenbaum (2024), 'Oja's plasticity rule overcomes several challenges "
@@ -58,10 +58,13 @@ ONLINE = Study(
     comparisons=(*_comparisons(tuple(_ONLINE_OJA)), *_comparisons(tuple(_ONLINE_POST), "Oja on the output (variant)")),
     arms=("sgd", *_ONLINE_OJA, *_ONLINE_POST), arm_fields={"sgd": {"norm": "none"}, **_ONLINE_OJA, **_ONLINE_POST},
     axis="batch_size", values=(1,), tested=(1,), lrs=ONLINE_LRS, fixed={**DEEP_TANH, "depth": 4, "batch_size": 1},
-    budgets=budgets(full_width=128, small_lrs=(0.01,)), cuts=(NARROW,),
+    budgets=budgets(full_width=128, small_lrs=(0.01,), full_train=20000),
+    cuts=(NARROW, cpu_budget("20,000 of the 55,000 training images (batch 1, every arm, rate and seed kept)", 6.4,
+                             2.3)),
     amendments=(full_scale(
         "SGD rates 0.001-0.03 for every arm (was: 0.05 for all), Oja rates 1e-5, 1e-4, 1e-3 (was: 1e-4-1e-2) and "
-        "Oja on the activation's output as variant arms; all training images (was: 10,000)",
+        "Oja on the activation's output as variant arms; 20,000 training images on the CPU (was: 10,000), all 55,000 "
+        "on the GPU",
         "at lr 0.05 per example and eta |x|^2 about 1.5 at eta 1e-2, every seed of the earlier run diverged whatever "
         "Oja's merit"),),
 )

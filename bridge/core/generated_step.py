@@ -1,0 +1,169 @@
+"""A torch step generated from a Brian2 model's own equations (issue 26).
+
+Brian2 turns a model's differential equations into update statements for the declared method
+(its state updater: ``euler``, ``exact`` for linear equations, ...); the threshold is a
+condition and the reset a list of statements. :func:`generate_step` asks Brian2 for that
+abstract code (a one-neuron ``NeuronGroup``, numpy target, nothing run) and compiles it once
+into Python evaluated on torch tensors, so the torch step runs the discretisation Brian2 runs,
+by construction:
+
+    update     the state updater's statements, e.g. ``_v = dt*(I - v + v_rest)/tau + v; v = _v``
+    threshold  ``a > b`` (or ``a >= b``, ``a < b``, ``a <= b``) as spike_fn(a - b): 1 above, the
+               surrogate's gradient in training (snntorch's); Brian2's order: update, threshold, reset
+    reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- x + spiked e (``-=``,
+               ``*=`` alike), the spikes detached as snntorch detaches its reset
+
+Values are SI floats (a parameter of 10*ms is 0.01; ``dt`` in seconds), as Brian2's generated
+numpy code computes them; a unit named in the code (``1*mV``) is its SI value. Functions the
+code may call map to torch's (:data:`FUNCTIONS`); any other is refused when the step is
+generated.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import CodeType
+
+import torch
+
+from bridge.core.errors import UserError
+
+FUNCTIONS: dict[str, Callable] = {
+    "exp": torch.exp, "log": torch.log, "log10": torch.log10, "sqrt": torch.sqrt, "abs": torch.abs,
+    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "tanh": torch.tanh, "sinh": torch.sinh,
+    "cosh": torch.cosh, "arctan": torch.atan, "clip": torch.clamp, "floor": torch.floor, "ceil": torch.ceil,
+    "sign": torch.sign, "where": torch.where,
+    "exprel": lambda x: torch.where(x == 0, torch.ones_like(x), torch.expm1(x) / x),
+}
+AUGMENTED = {ast.Add: "{x} + _spiked * ({e})", ast.Sub: "{x} - _spiked * ({e})",
+             ast.Mult: "{x} * (1 + _spiked * (({e}) - 1))"}
+COMPARISONS = {ast.Gt: 1, ast.GtE: 1, ast.Lt: -1, ast.LtE: -1}
+
+
+@dataclass(frozen=True)
+class GeneratedStep:
+    """The compiled statements of one model (module docstring); ``state`` the variables it
+    integrates (the differential equations' left-hand sides) and sets in its reset."""
+
+    update_code: str
+    threshold_code: str | None
+    reset_code: str | None
+    state: tuple[str, ...]
+    constants: Mapping[str, float]  # units named in the code, as SI floats
+
+    def __call__(self, values: dict[str, torch.Tensor | float], dt: float,
+                 spike_fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor | None, dict]:
+        """One step of ``dt`` seconds on ``values`` (state, parameters and inputs by name):
+        (spikes or None, the new state variables); nothing is changed in place."""
+        scope = {**self.constants, **FUNCTIONS, **values, "dt": dt}
+        exec(_compiled(self.update_code), {"__builtins__": {}}, scope)  # noqa: S102 - Brian2's own statements
+        spikes = None
+        if self.threshold_code is not None:
+            spikes = spike_fn(eval(_compiled(self.threshold_code, "eval"), {"__builtins__": {}}, scope))  # noqa: S307
+            if self.reset_code is not None:
+                scope["_spiked"] = spikes.detach()
+                exec(_compiled(self.reset_code), {"__builtins__": {}}, scope)  # noqa: S102
+        return spikes, {name: scope[name] for name in self.state}
+
+
+_CACHE: dict[tuple[str, str], CodeType] = {}
+
+
+def _compiled(source: str, mode: str = "exec") -> CodeType:
+    key = (source, mode)
+    if key not in _CACHE:
+        _CACHE[key] = compile(source, "<brian2 model>", mode)
+    return _CACHE[key]
+
+
+def _distance(condition: str) -> str:
+    """``a > b`` as ``(a) - (b)`` (``a < b`` as ``(b) - (a)``): positive where Brian2 spikes."""
+    tree = ast.parse(condition, mode="eval").body
+    if not (isinstance(tree, ast.Compare) and len(tree.ops) == 1 and type(tree.ops[0]) in COMPARISONS):
+        raise UserError(f"threshold {condition!r}: give one comparison, a > b (or >=, <, <=)")
+    left, right = ast.unparse(tree.left), ast.unparse(tree.comparators[0])
+    return f"({left}) - ({right})" if COMPARISONS[type(tree.ops[0])] > 0 else f"({right}) - ({left})"
+
+
+def _statements(code: str) -> str:
+    """Brian2's statements, one per line (``;`` separates them too), unindented."""
+    return "\n".join(part.strip() for line in code.splitlines() for part in line.split(";") if part.strip())
+
+
+def _reset_statements(reset: str) -> tuple[str, tuple[str, ...]]:
+    """The reset as statements applied where ``_spiked`` (module docstring), and the variables it sets."""
+    lines, targets = [], []
+    for statement in ast.parse(_statements(reset)).body:
+        plain = isinstance(statement, ast.Assign) and len(statement.targets) == 1
+        target = statement.targets[0] if plain else getattr(statement, "target", None)
+        if not isinstance(target, ast.Name) or not (plain or type(getattr(statement, "op", None)) in AUGMENTED):
+            raise UserError(f"reset {reset!r}: only x = ..., x += ..., x -= ... and x *= ... statements")
+        name, value = target.id, ast.unparse(statement.value)
+        lines.append(f"{name} = where(_spiked > 0, {value}, {name})" if plain else
+                     f"{name} = " + AUGMENTED[type(statement.op)].format(x=name, e=value))
+        targets.append(name)
+    return "\n".join(lines), tuple(targets)
+
+
+def _constants(codes: list[str], known: set[str]) -> dict[str, float]:
+    """The units the code names (``mV``, ``ms``, ...) as SI floats."""
+    import brian2  # heavy: only when a step is generated
+
+    nodes = [node for code in codes for node in ast.walk(ast.parse(_statements(code))) if isinstance(node, ast.Name)]
+    names = {node.id for node in nodes} - {node.id for node in nodes if isinstance(node.ctx, ast.Store)}
+    constants = {}
+    for name in sorted(names - known - set(FUNCTIONS) - {"dt", "_spiked"}):
+        unit = getattr(brian2, name, None)
+        if not isinstance(unit, brian2.Quantity):
+            raise UserError(f"the model's code names {name!r}: not a variable, parameter, unit or known function")
+        constants[name] = float(unit)
+    return constants
+
+
+def generate_step(equations: str, threshold: str | None, reset: str | None, method: str,
+                  namespace: Mapping[str, object]) -> GeneratedStep:
+    """The torch step of a Brian2 model: its equations (Brian2 syntax, with units), threshold
+    condition, reset statements and integration method; ``namespace`` its parameters (Brian2
+    quantities), checked by Brian2 with the equations' units. A Brian2 error (a unit that does
+    not match, an unknown name, a method that does not apply) is a UserError naming it."""
+    from brian2 import NeuronGroup, prefs
+
+    prefs.codegen.target = "numpy"
+    group = None
+    try:
+        group = NeuronGroup(1, equations, threshold=threshold, reset=reset, method=method,
+                            namespace=dict(namespace), name="generated_step_model")
+        _code_only(group)
+        group.equations.check_units(group, run_namespace={})
+        updater = group.state_updater
+        updater.update_abstract_code(run_namespace={})
+        if threshold:
+            group.thresholder["spike"].update_abstract_code(run_namespace={})
+        if reset:
+            group.resetter["spike"].update_abstract_code(run_namespace={})
+    except Exception as error:  # Brian2 raises several types: each is the user's model's mistake
+        raise UserError(f"Brian2 refuses the model: {str(error).splitlines()[0]}") from None
+    reset_code, reset_targets = _reset_statements(reset) if reset else (None, ())
+    unknown = [name for name in reset_targets if name not in group.variables]
+    if unknown:
+        raise UserError(f"reset {reset!r} sets {', '.join(unknown)}: not a variable of the model")
+    integrated = tuple(group.equations.diff_eq_names)
+    known = set(group.variables) | set(namespace)
+    threshold_code = _distance(threshold) if threshold else None
+    codes = [updater.abstract_code, *(c for c in (threshold_code, reset_code) if c)]
+    constants = _constants(codes, known)
+    state = tuple(dict.fromkeys(integrated + reset_targets))
+    return GeneratedStep(_statements(updater.abstract_code), threshold_code, reset_code, state, constants)
+
+
+def _code_only(group) -> None:
+    """Mark a group asked for its code, never run, so that Brian2 does not warn it went unused."""
+    for obj in (group, *group.contained_objects):
+        obj._network = "code only"
+
+
+def si_values(namespace: Mapping[str, object]) -> dict[str, float]:
+    """Brian2 quantities (and plain numbers) as the SI floats the generated step computes with."""
+    return {name: float(value) for name, value in namespace.items()}

@@ -1,0 +1,193 @@
+"""A homeostatic neuron brought as a file (issue 26): Brian2 equations, parameters with units,
+the input it receives and which of its variables are its homeostasis, validated before any
+simulation, with the torch step generated from the same equations (``generated_step``).
+
+A model file is TOML (schema: :class:`ModelFile`; an example: ``docs/adex-threshold.toml``)::
+
+    name = "adex-threshold"
+    source = "Brette & Gerstner (2005) ..."
+    method = "euler"
+    equations = '''dv/dt = ... : volt ...'''
+    threshold = "v > 0*mV"
+    reset = "v = V_r; w += b; theta += d_theta"
+
+    [parameters]
+    C = { value = 281, unit = "pF", source = "Brette & Gerstner 2005" }
+
+    [input]
+    kind = "current"      # current | rate | poisson
+    variable = "I"        # the equations' variable it sets
+    unit = "nA"
+    low = 0.0
+    high = 2.0
+
+    [homeostasis]
+    state = ["theta"]     # the variables that adapt
+    reads = "threshold"   # gain | bias | threshold of y = f(gain x + bias)
+    variable = "theta"
+
+A mistake is one :class:`~bridge.core.errors.UserError` line naming the field: an unknown unit,
+a unit the equations do not accept (Brian2's own check), an unknown variable, no homeostatic
+variable, a threshold that never fires on the declared input range (a short run of the
+generated step at the range's top).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bridge.core.config import validation_message
+from bridge.core.errors import UserError
+from bridge.core.generated_step import GeneratedStep, generate_step, si_values
+
+FIRING_CHECK_SECONDS = 1.0  # simulated at the top of the input range: the threshold must be crossed
+
+
+class Parameter(BaseModel):
+    """A parameter: its value in ``unit`` (Brian2's unit names: "mV", "nS", "ms", "1"), and where it is from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float
+    unit: str = "1"
+    source: str = ""
+
+
+class InputSpec(BaseModel):
+    """What drives the neuron: a ``current`` (the variable set to a value in ``unit``), a
+    ``rate`` (Hz) or ``poisson`` spikes at a rate; ``low`` .. ``high`` the range it is driven over."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["current", "rate", "poisson"]
+    variable: str
+    unit: str
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InputSpec:
+        if not self.low < self.high:
+            raise ValueError(f"input: low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class Homeostasis(BaseModel):
+    """Which variables adapt (``state``) and how the bridge reads the neuron as y = f(gain x + bias):
+    ``variable`` taken as its gain, bias or threshold (``reads``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: Annotated[tuple[str, ...], Field(min_length=1)]
+    reads: Literal["gain", "bias", "threshold"]
+    variable: str
+
+
+class ModelFile(BaseModel):
+    """A model file's content (module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    source: str
+    method: str = "euler"
+    equations: str
+    threshold: str
+    reset: str = ""
+    parameters: dict[str, Parameter]
+    initial: dict[str, Parameter] = {}  # state variables' values at rest (others start at 0)
+    input: InputSpec
+    homeostasis: Homeostasis
+
+    def namespace(self) -> dict:
+        """The parameters as Brian2 quantities."""
+        return {name: p.value * _unit(p.unit, f"parameters.{name}.unit") for name, p in self.parameters.items()}
+
+    def rest(self) -> dict[str, float]:
+        """The declared initial values (SI floats)."""
+        return {name: float(p.value * _unit(p.unit, f"initial.{name}.unit")) for name, p in self.initial.items()}
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _unit(text: str, field: str):
+    import brian2  # heavy: only when a model file is checked
+
+    try:
+        unit = eval(text, {"__builtins__": {}}, vars(brian2.units))  # noqa: S307 - unit names only
+    except Exception:
+        raise UserError(f"{field}: {text!r} is not a unit (Brian2's names: mV, nS, ms, Hz, 1)") from None
+    if not isinstance(unit, brian2.Quantity | float | int):
+        raise UserError(f"{field}: {text!r} is not a unit (Brian2's names: mV, nS, ms, Hz, 1)")
+    return unit
+
+
+class CheckedModel(BaseModel):
+    """A model file that passed every check, with its generated torch step."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    model: ModelFile
+    step: GeneratedStep
+
+
+def read_model_file(path: Path) -> ModelFile:
+    """The file's content, validated field by field (a UserError naming the field)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UserError(f"model file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"model file {path}: not TOML ({error})") from None
+    try:
+        return ModelFile(**data)
+    except ValidationError as error:
+        raise UserError(f"model file {path}: {validation_message(error)}") from None
+
+
+def check_model(model: ModelFile) -> CheckedModel:
+    """Brian2's checks of the equations and units, the file's own (module docstring), and the
+    generated step; before any simulation."""
+    namespace = model.namespace()
+    input_unit = _unit(model.input.unit, "input.unit")
+    step = generate_step(model.equations, model.threshold, model.reset or None, model.method, namespace)
+    from brian2 import Equations
+
+    names = set(Equations(model.equations).names)
+    if model.input.variable not in names:
+        raise UserError(f"input.variable: {model.input.variable!r} is not a variable of the equations")
+    for field, variables in (("homeostasis.state", model.homeostasis.state),
+                             ("homeostasis.variable", (model.homeostasis.variable,)),
+                             ("initial", tuple(model.initial))):
+        unknown = [v for v in variables if v not in names]
+        if unknown:
+            raise UserError(f"{field}: {', '.join(unknown)} not a variable of the equations")
+    if _spikes_at(step, model, model.input.high * float(input_unit)) == 0:
+        raise UserError(f"threshold {model.threshold!r} never fires on the declared input range (none in "
+                        f"{FIRING_CHECK_SECONDS:g} s at input.high = {model.input.high} {model.input.unit})")
+    return CheckedModel(model=model, step=step)
+
+
+def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 1e-4) -> int:
+    """Spikes of one neuron held at ``drive`` (SI) for FIRING_CHECK_SECONDS from rest (``initial``)."""
+    values = {k: torch.tensor(v, dtype=torch.float64) for k, v in si_values(model.namespace()).items()}
+    rest = model.rest()
+    state = {name: torch.full((1,), rest.get(name, 0.0), dtype=torch.float64) for name in step.state}
+    count = 0
+    for _ in range(int(FIRING_CHECK_SECONDS / dt)):
+        spikes, state = step({**values, **state, model.input.variable: torch.tensor([drive])}, dt,
+                             lambda d: (d > 0).double())
+        count += int(spikes.sum())
+    return count
+
+
+def load_model(path: Path) -> CheckedModel:
+    """Read and check a model file (one UserError line for any mistake, before any simulation)."""
+    return check_model(read_model_file(path))

@@ -1,0 +1,57 @@
+"""Model files (issue 26): a homeostatic neuron as Brian2 equations in TOML, checked before any
+simulation; every mistake is one line naming its field, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.core.model_file import load_model
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "adex-threshold.toml"
+
+
+def test_the_example_model_file_checks_and_is_added_by_its_content_hash(tmp_path, capsys):
+    checked = load_model(EXAMPLE)
+    assert checked.model.homeostasis.reads == "threshold" and set(checked.step.state) == {"v", "w", "theta"}
+    assert main(["--results", str(tmp_path), "models", "add", str(EXAMPLE)]) == 0
+    (stored,) = (tmp_path / "models").glob("*.toml")
+    assert stored.name == f"adex-threshold-{checked.model.content_hash()}.toml"
+    assert tomllib.loads(stored.read_text()) == tomllib.loads(EXAMPLE.read_text())
+    assert "v = where(_spiked > 0, V_r, v)" in capsys.readouterr().out
+
+
+def _edited(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+BROKEN = {
+    "a unit the equations do not accept": (
+        'a = { value = 4, unit = "nS"', 'a = { value = 4, unit = "mV"', "Brian2 refuses the model"),
+    "an unknown unit": ('tau_w = { value = 144, unit = "ms"', 'tau_w = { value = 144, unit = "msec2"',
+                        "parameters.tau_w.unit"),
+    "an unknown variable in the reset": ("theta += d_theta", "phi += d_theta", "not a variable of the model"),
+    "no homeostatic variable": ('state = ["theta"]', "state = []", "homeostasis.state"),
+    "a homeostatic variable the equations lack": ('state = ["theta"]', 'state = ["phi"]', "homeostasis.state"),
+    "an input the equations lack": ('variable = "I"', 'variable = "J"', "input.variable"),
+    "a threshold that never fires on the input range": ('high = 2.0', 'high = 0.1', "never fires"),
+    "an unknown field": ('method = "euler"', 'method = "euler"\nmethods = "rk4"', "methods"),
+    "a method Brian2 does not know": ('method = "euler"', 'method = "leapfrog"', "Brian2 refuses the model"),
+    "not TOML": ("[input]", "[input", "not TOML"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(BROKEN))
+def test_a_broken_model_file_is_one_line_naming_the_field_and_nothing_is_written(tmp_path, capsys, mistake):
+    old, new, field = BROKEN[mistake]
+    broken = tmp_path / "broken.toml"
+    broken.write_text(_edited(EXAMPLE.read_text(), old, new))
+    results = tmp_path / "results"
+    assert main(["--results", str(results), "models", "add", str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("homeobridge: error:") and field in err, err
+    assert not (results / "models").exists()
