@@ -431,12 +431,12 @@ def test_the_changes_since_the_last_catalogue_name_each_tests_verdicts_and_why(t
         "study": redeclared, "finished": "9999", "tests": (
             kept.model_copy(update={"n": kept.n + 5, "selected_on": "validation", "verdict": "reproduced"}),
             kept.model_copy(update={"condition": "depth 99"}))})
-    rows = change_rows([now], {"shaw-information": before})
+    rows = change_rows([now], {("shaw-information", "cpu"): before})
     assert rows[0][4:6] == [kept.verdict, "reproduced"]
     assert f"{kept.n} -> {kept.n + 5} seeds" in rows[0][6] and "on declared -> validation" in rows[0][6]
     assert "-> 99 training images" in rows[0][6]
     assert rows[1][4] == "not tested" and rows[1][6] == "new condition"
     assert rows[-1][5] == "not tested" and rows[-1][3] == f"{dropped.treatment} vs {dropped.baseline}"
     older = before.model_copy(update={"finished": "0000"})
-    assert previous_results([stored, older, before, now], [now]) == {"shaw-information": before}  # the newest earlier
+    assert previous_results([stored, older, before, now], [now]) == {("shaw-information", "cpu"): before}  # newest
     assert previous_results([now], [now]) == {}  # the same declaration is no earlier catalogue

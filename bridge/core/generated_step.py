@@ -10,8 +10,8 @@ by construction:
     update     the state updater's statements, e.g. ``_v = dt*(I - v + v_rest)/tau + v; v = _v``
     threshold  ``a > b`` (or ``a >= b``, ``a < b``, ``a <= b``) as spike_fn(a - b): 1 above, the
                surrogate's gradient in training (snntorch's); Brian2's order: update, threshold, reset
-    reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- x + spiked e (``-=``,
-               ``*=`` alike), the spikes detached as snntorch detaches its reset
+    reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- where(spiked, x + e, x)
+               (``-=``, ``*=`` alike), the spikes detached as snntorch detaches its reset
 
 Values are SI floats (a parameter of 10*ms is 0.01; ``dt`` in seconds), as Brian2's generated
 numpy code computes them; a unit named in the code (``1*mV``) is its SI value. Functions the
@@ -37,8 +37,7 @@ FUNCTIONS: dict[str, Callable] = {
     "sign": torch.sign, "where": torch.where,
     "exprel": lambda x: torch.where(x == 0, torch.ones_like(x), torch.expm1(x) / x),
 }
-AUGMENTED = {ast.Add: "{x} + _spiked * ({e})", ast.Sub: "{x} - _spiked * ({e})",
-             ast.Mult: "{x} * (1 + _spiked * (({e}) - 1))"}
+AUGMENTED = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}
 COMPARISONS = {ast.Gt: 1, ast.GtE: 1, ast.Lt: -1, ast.LtE: -1}
 
 
@@ -101,8 +100,9 @@ def _reset_statements(reset: str) -> tuple[str, tuple[str, ...]]:
         if not isinstance(target, ast.Name) or not (plain or type(getattr(statement, "op", None)) in AUGMENTED):
             raise UserError(f"reset {reset!r}: only x = ..., x += ..., x -= ... and x *= ... statements")
         name, value = target.id, ast.unparse(statement.value)
-        lines.append(f"{name} = where(_spiked > 0, {value}, {name})" if plain else
-                     f"{name} = " + AUGMENTED[type(statement.op)].format(x=name, e=value))
+        if not plain:
+            value = f"{name} {AUGMENTED[type(statement.op)]} ({value})"
+        lines.append(f"{name} = where(_spiked > 0, {value}, {name})")
         targets.append(name)
     return "\n".join(lines), tuple(targets)
 

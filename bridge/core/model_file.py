@@ -181,10 +181,15 @@ def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 
     rest = model.rest()
     state = {name: torch.full((1,), rest.get(name, 0.0), dtype=torch.float64) for name in step.state}
     count = 0
-    for _ in range(int(FIRING_CHECK_SECONDS / dt)):
-        spikes, state = step({**values, **state, model.input.variable: torch.tensor([drive])}, dt,
-                             lambda d: (d > 0).double())
-        count += int(spikes.sum())
+    drive_tensor = torch.tensor([drive], dtype=torch.float64)
+    try:
+        for _ in range(int(FIRING_CHECK_SECONDS / dt)):
+            spikes, state = step({**values, **state, model.input.variable: drive_tensor}, dt,
+                                 lambda d: (d > 0).double())
+            count += int(spikes.sum())
+    except NameError as error:
+        raise UserError(f"equations: the generated step needs {error.name!r}, which is neither a parameter, a "
+                        "state variable nor the input") from None
     return count
 
 

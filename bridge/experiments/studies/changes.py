@@ -11,17 +11,18 @@ from bridge.experiments.studies.results import FULL, StudyResult
 CHANGES_HEADERS = ["study", "claim (variant)", "condition", "test", "verdict before", "verdict now", "why it changed"]
 
 
-def previous_results(stored: list[StudyResult], current: list[StudyResult]) -> dict[str, StudyResult]:
-    """Per study, the newest full-budget result of ``stored`` (same device) under another
-    declaration, finished before the current one; studies without one are left out."""
-    previous: dict[str, StudyResult] = {}
+def previous_results(stored: list[StudyResult], current: list[StudyResult]) -> dict[tuple[str, str], StudyResult]:
+    """Per (study, device), the newest full-budget result of ``stored`` under another declaration,
+    finished before the current one; those without one are left out."""
+    previous: dict[tuple[str, str], StudyResult] = {}
     now = {(r.name, r.device): r for r in current if r.budget == FULL}
     for result in (r for r in stored if r.budget == FULL):
-        newer = now.get((result.name, result.device))
+        key = (result.name, result.device)
+        newer = now.get(key)
         if newer is None or result.study == newer.study or result.finished >= newer.finished:
             continue
-        if result.name not in previous or result.finished > previous[result.name].finished:
-            previous[result.name] = result
+        if key not in previous or result.finished > previous[key].finished:
+            previous[key] = result
     return previous
 
 
@@ -49,11 +50,11 @@ def _reasons(new: PairedTest, old: PairedTest | None, now: StudyResult, before: 
     return "; ".join(reasons) or "the same protocol (new runs)"
 
 
-def change_rows(current: list[StudyResult], previous: dict[str, StudyResult]) -> list[list[str]]:
+def change_rows(current: list[StudyResult], previous: dict[tuple[str, str], StudyResult]) -> list[list[str]]:
     """One row per test of the current results (and per test dropped since the previous ones)."""
     rows = []
-    for now in (r for r in current if r.name in previous and r.budget == FULL):
-        before = previous[now.name]
+    for now in (r for r in current if (r.name, r.device) in previous and r.budget == FULL):
+        before = previous[(now.name, now.device)]
         old = {_key(t): t for t in before.tests}
         for test in now.tests:
             earlier = old.pop(_key(test), None)

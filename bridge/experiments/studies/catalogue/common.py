@@ -39,8 +39,9 @@ def cpu_budget(what: str, uncut_hours: float, cut_hours: float) -> Cut:
     claim's condition, never a seed), from the uncut grid's projected time on this machine."""
     return Cut(on=FULL_SCALE, before_runs=True, what=f"CPU budget: {what}",
                reason=f"the uncut grid is projected at {uncut_hours:g} h on this 2-core machine (bench/study_times.py, "
-                      f"{FULL_SCALE.isoformat()}), over the 3 h a study may take here; cut, about {cut_hours:g} h. "
-                      "The uncut grid runs on the GPU when a session is lent one, labelled as such")
+                      f"{FULL_SCALE.isoformat()}), over the 3 h a study may take here; cut, about {cut_hours:g} h "
+                      "(scaled from the uncut projection). The uncut grid waits for a session lent a GPU, as a "
+                      "device budget declared before its runs")
 
 
 def full_scale(what: str, reason: str = "") -> Amendment:

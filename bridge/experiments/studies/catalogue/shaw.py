@@ -37,7 +37,7 @@ DEPTH = Study(
                              2.8)),
     amendments=(full_scale("depth 20 (cut from the earlier run after its none cells were seen) restored, depth 30 "
                            f"added, both tested; the variant arm {IP_ADAM}; 25,000 training images on the CPU, all "
-                           "55,000 on the GPU", ADAM_REASON),),
+                           "55,000 in a GPU session (its budget declared then)", ADAM_REASON),),
 )
 
 LR_ROBUSTNESS = Study(
@@ -64,8 +64,8 @@ GRADIENTS = Study(
     name="shaw-gradients", declared=DECLARED, source=f"{SHAW}, claim (c)",
     claim="(c) intrinsic plasticity substantially increases the size of the error gradients over the course of "
           "learning (early layers of a deep net)",
-    protocol="12-layer tanh MLP of width 256, batch 64, SGD at 0.05; metric: log10 of the early layers' (first "
-             "quarter) weight-matrix gradient norm, IP minus none = log10 of the ratio IP/none",
+    protocol="12- and 20-layer tanh MLPs of width 256, batch 64, SGD at 0.05; metric: log10 of the early layers' "
+             "(first quarter) weight-matrix gradient norm, IP minus none = log10 of the ratio IP/none",
     comparisons=tuple(
         Comparison(variant=variant, metric=metric, treatments=(*IP_ARMS, IP_ADAM), baselines=("none",),
                    negligible=0.02, lr_policy="shared")

@@ -64,7 +64,7 @@ ONLINE = Study(
     amendments=(full_scale(
         "SGD rates 0.001-0.03 for every arm (was: 0.05 for all), Oja rates 1e-5, 1e-4, 1e-3 (was: 1e-4-1e-2) and "
         "Oja on the activation's output as variant arms; 20,000 training images on the CPU (was: 10,000), all 55,000 "
-        "on the GPU",
+        "in a GPU session (its budget declared then)",
         "at lr 0.05 per example and eta |x|^2 about 1.5 at eta 1e-2, every seed of the earlier run diverged whatever "
         "Oja's merit"),),
 )

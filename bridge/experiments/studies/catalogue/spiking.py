@@ -82,7 +82,8 @@ ONLINE = Study(
     cuts=(NARROW, cpu_budget("5,000 of the 55,000 training images (batch 1, every arm, rate and seed kept)", 29.4,
                              2.7)),
     amendments=(CONFIRMATORY, full_scale("both declared learning rates, 0.002 and 0.01 (was: 0.01 alone), 5,000 "
-                                         "training images on the CPU (was: 1,000), all 55,000 on the GPU")),
+                                         "training images on the CPU (was: 1,000), all 55,000 in a GPU "
+                                         "session (its budget declared then)")),
 )
 
 _RATE_AND_SPIKING = {
@@ -132,7 +133,8 @@ VS_RATE = Study(
                        "spiking none and spiking homeostatic 0.2",
                   reason="that variant's diagnostics showed the input gains growing without bound (layer means up "
                          "to 1e4-1e12) and thresholds drifting negative"),
-        full_scale("25,000 training images on the CPU (was: 10,000), all 55,000 on the GPU"),
+        full_scale("25,000 training images on the CPU (was: 10,000), all 55,000 in a GPU session (its budget "
+                   "declared then)"),
     ),
 )
 
