@@ -101,3 +101,12 @@ def test_a_model_brian2_or_the_generator_refuses_is_one_clear_error(equations, t
         return
     with pytest.raises(UserError, match=message):
         generate_step(equations, threshold, reset, method, {"tau": 10 * ms})
+
+
+def test_an_inclusive_threshold_fires_at_equality_as_brian2_does():
+    strict = generate_step("dv/dt = 0/ms : 1", "v > 1", "v = 0", "euler", {})
+    inclusive = generate_step("dv/dt = 0/ms : 1", "v >= 1", "v = 0", "euler", {})
+    at = {"v": torch.tensor([1.0, 0.999, 1.001], dtype=torch.float64)}
+    heaviside = lambda d: (d > 0).double()  # noqa: E731
+    assert strict(at, 1e-3, heaviside)[0].tolist() == [0.0, 0.0, 1.0]
+    assert inclusive(at, 1e-3, heaviside)[0].tolist() == [1.0, 0.0, 1.0]

@@ -42,6 +42,9 @@ BROKEN = {
     "an unknown field": ('method = "euler"', 'method = "euler"\nmethods = "rk4"', "methods"),
     "a method Brian2 does not know": ('method = "euler"', 'method = "leapfrog"', "Brian2 refuses the model"),
     "not TOML": ("[input]", "[input", "not TOML"),
+    "an input in the wrong unit": ('\nunit = "nA"', '\nunit = "mV"', "input.unit"),
+    "a resting value in the wrong unit": ('v = { value = -70.6, unit = "mV" }', 'v = { value = -70.6, unit = "nA" }',
+                                          "initial.v.unit"),
 }
 
 

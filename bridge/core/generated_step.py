@@ -8,7 +8,8 @@ into Python evaluated on torch tensors, so the torch step runs the discretisatio
 by construction:
 
     update     the state updater's statements, e.g. ``_v = dt*(I - v + v_rest)/tau + v; v = _v``
-    threshold  ``a > b`` (or ``a >= b``, ``a < b``, ``a <= b``) as spike_fn(a - b): 1 above, the
+    threshold  ``a > b`` (or ``a >= b``, ``a < b``, ``a <= b``) as spike_fn(a - b) (``>=``: the next
+               float up, so that equality fires as in Brian2): 1 above, the
                surrogate's gradient in training (snntorch's); Brian2's order: update, threshold, reset
     reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- where(spiked, x + e, x)
                (``-=``, ``*=`` alike), the spikes detached as snntorch detaches its reset
@@ -22,6 +23,7 @@ generated.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import CodeType
@@ -35,6 +37,7 @@ FUNCTIONS: dict[str, Callable] = {
     "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "tanh": torch.tanh, "sinh": torch.sinh,
     "cosh": torch.cosh, "arctan": torch.atan, "clip": torch.clamp, "floor": torch.floor, "ceil": torch.ceil,
     "sign": torch.sign, "where": torch.where,
+    "_inclusive": lambda d: torch.nextafter(d, torch.full_like(d, math.inf)),  # d >= 0 exactly where this is > 0
     "exprel": lambda x: torch.where(x == 0, torch.ones_like(x), torch.expm1(x) / x),
 }
 AUGMENTED = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}
@@ -83,7 +86,8 @@ def _distance(condition: str) -> str:
     if not (isinstance(tree, ast.Compare) and len(tree.ops) == 1 and type(tree.ops[0]) in COMPARISONS):
         raise UserError(f"threshold {condition!r}: give one comparison, a > b (or >=, <, <=)")
     left, right = ast.unparse(tree.left), ast.unparse(tree.comparators[0])
-    return f"({left}) - ({right})" if COMPARISONS[type(tree.ops[0])] > 0 else f"({right}) - ({left})"
+    distance = f"({left}) - ({right})" if COMPARISONS[type(tree.ops[0])] > 0 else f"({right}) - ({left})"
+    return f"_inclusive({distance})" if isinstance(tree.ops[0], ast.GtE | ast.LtE) else distance
 
 
 def _statements(code: str) -> str:

@@ -158,11 +158,19 @@ def check_model(model: ModelFile) -> CheckedModel:
     namespace = model.namespace()
     input_unit = _unit(model.input.unit, "input.unit")
     step = generate_step(model.equations, model.threshold, model.reset or None, model.method, namespace)
-    from brian2 import Equations
+    from brian2 import Equations, get_dimensions
 
-    names = set(Equations(model.equations).names)
+    equations = Equations(model.equations)
+    names = set(equations.names)
     if model.input.variable not in names:
         raise UserError(f"input.variable: {model.input.variable!r} is not a variable of the equations")
+    declared = {"input.unit": (model.input.variable, input_unit)}
+    declared |= {f"initial.{name}.unit": (name, _unit(p.unit, f"initial.{name}.unit"))
+                 for name, p in model.initial.items() if name in names}
+    for field, (name, unit) in declared.items():
+        if get_dimensions(unit) != equations.dimensions[name]:
+            raise UserError(f"{field}: {name} is in {equations.dimensions[name] or 'no unit'}, not in "
+                            f"{get_dimensions(unit) or 'no unit'}")
     for field, variables in (("homeostasis.state", model.homeostasis.state),
                              ("homeostasis.variable", (model.homeostasis.variable,)),
                              ("initial", tuple(model.initial))):
