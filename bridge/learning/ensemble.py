@@ -51,6 +51,12 @@ ACTIVATIONS = (nn.Tanh, nn.ReLU, nn.Sigmoid)
 # vector code, alone and in the ensemble.
 VECTOR_SPAN = 64
 EXACT_ANYWHERE = (nn.ReLU,)  # max(x, 0) rounds nothing
+
+
+def spans_whole_vectors(x: torch.Tensor) -> bool:
+    """Whether each member's slice of ``x`` (E, ...) is a whole number of vector steps
+    (VECTOR_SPAN elements): one elementwise kernel over all members then rounds as each alone."""
+    return x[0].numel() % VECTOR_SPAN == 0
 # in a run's identity: 2 (2026-12-01) the weights' SGD and Oja steps formed from their factors in
 # place; 3 (2026-12-02) a weight's step sums the factors of every call (2 kept a spiking synapse's
 # last time step only)
@@ -196,7 +202,7 @@ class EnsembleActivation(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.activation, EXACT_ANYWHERE) or x[0].numel() % VECTOR_SPAN == 0:
+        if isinstance(self.activation, EXACT_ANYWHERE) or spans_whole_vectors(x):
             return self.activation(x)
         return torch.stack([self.activation(member) for member in x])
 

@@ -33,16 +33,12 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from bridge.learning.ensemble import VECTOR_SPAN, PerMember, stack_modules
+from bridge.learning.ensemble import PerMember, spans_whole_vectors, stack_modules
 from bridge.learning.layers import AdaptiveThresholdLeaky, HomeostaticLeaky
 from models.adaptive_threshold import AdaptiveThresholdState, adaptive_threshold_step
 from models.lif_ip import LifIPState, lif_ip_step
 
 SPIKE_CODE_STREAM = 2**32  # a member's rate-code generator is seeded with its seed plus this
-
-
-def _aligned(current: torch.Tensor) -> bool:
-    return current[0].numel() % VECTOR_SPAN == 0
 
 
 def _per_member(neurons, current: torch.Tensor, state, frozen: set[int]):
@@ -85,7 +81,7 @@ class EnsemblePlasticNeuron(nn.Module):
                 setattr(neuron, name, stacked[e])  # the member's buffer: a view of its row
 
     def forward(self, current: torch.Tensor, state):
-        if not _aligned(current):
+        if not spans_whole_vectors(current):
             return _per_member(self.members, current, state, self.frozen)
         first = self.members[0]
         step = STEPS[type(first)]

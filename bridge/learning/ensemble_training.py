@@ -108,10 +108,9 @@ class Members:
         return len(self.nets)
 
 
-def _member_rates(ensemble: EnsembleNet, configs: list[TrainConfig]) -> dict[nn.Parameter, torch.Tensor]:
-    """Each autograd parameter's -lr: (E, 1, ...) for a stacked tensor, its member's own for a
-    per-unit layer's."""
-    rates = torch.tensor([-c.lr for c in configs])
+def _member_rates(ensemble: EnsembleNet, rates: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+    """Each autograd parameter's -lr (``rates``: (E,)): (E, 1, ...) for a stacked tensor, its
+    member's own for a per-unit layer's."""
     out = {p: rates[e] for m in ensemble.modules() if isinstance(m, PerMember)
            for e, layer in enumerate(m.layers) for p in layer.parameters()}
     for p in ensemble.parameters():
@@ -125,9 +124,10 @@ class EnsembleSGD:
     the stacked weights' step from their layer's factors (``EnsembleLinear.sgd_step``)."""
 
     def __init__(self, ensemble: EnsembleNet, configs: list[TrainConfig]):
-        self.rates = {p: rate.to(p.device) for p, rate in _member_rates(ensemble, configs).items()}
+        rates = torch.tensor([-c.lr for c in configs])
+        self.rates = {p: rate.to(p.device) for p, rate in _member_rates(ensemble, rates).items()}
         self.linears = [m for m in ensemble.modules() if isinstance(m, EnsembleLinear)]
-        self.linear_rates = torch.tensor([-c.lr for c in configs]).view(-1, 1, 1).to(self.linears[0].bias.device)
+        self.linear_rates = rates.view(-1, 1, 1).to(self.linears[0].bias.device)
         self.momentum = configs[0].momentum
         self.buffers: dict[nn.Parameter, torch.Tensor] = {}
 
