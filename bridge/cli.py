@@ -150,13 +150,35 @@ def models_check(file: Path = typer.Argument(..., help="a model file (TOML: docs
     _show_model(checked)
 
 
+@models_app.command("file")
+def models_file(name: str = typer.Argument(..., help="a built-in model (homeobridge models)"),
+                output: Path | None = typer.Option(None, "-o", "--output", help="TOML file (default: print)")) -> None:
+    """A built-in model as a model file (TOML) to read, edit and bring back with ``models add``."""
+    import tomli_w
+
+    from bridge.core.model_file import ModelFile
+    from models import as_model_file
+
+    text = tomli_w.dumps(ModelFile(**as_model_file(name)).model_dump(mode="json"), multiline_strings=True)
+    if output is None:
+        print(text, end="")
+        return
+    check_writable(output)
+    with atomic_output(output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    console.print(f"models file: {output}", markup=False)
+
+
 @models_app.command("add")
 def models_add(ctx: typer.Context,
                file: Path = typer.Argument(..., help="a model file (TOML: docs/adex-threshold.toml)")) -> None:
     """Check a model file and copy it into the store, named by its content hash."""
     from bridge.core.model_file import load_model
+    from models import MODELS
 
     checked = load_model(file)
+    if checked.model.name in MODELS:
+        raise UserError(f"name: {checked.model.name!r} is a built-in model's name; give the file its own")
     target = store(ctx).root / "models" / f"{checked.model.name}-{checked.model.content_hash()}.toml"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(target) as tmp:
@@ -186,12 +208,25 @@ def sim(
     """Run a Brian2 experiment and write it to the results store (skipped when already complete)."""
     import sims
 
+    sets = _stored_models(ctx, sets)
     sims.configure(name, sets, backend)  # a bad name, --set or backend fails before Brian2 loads
     path = sims.run_with_progress(name, sets, backend, store(ctx), enabled=not as_json, rerun=rerun)
     if as_json:
         print_json({"name": name, "path": str(path)})
     else:
         console.print(f"{name}: {path}", markup=False)
+
+
+def _stored_models(ctx: typer.Context, sets: list[str] | None) -> list[str] | None:
+    """``model=NAME`` of a model added to the store (``models add``) as ``model=<its file>``."""
+    from bridge.core.model_file import stored_model
+
+    resolved = []
+    for item in sets or []:
+        key, _, value = item.partition("=")
+        path = stored_model(store(ctx).root / "models", value.strip()) if key.strip() == "model" else None
+        resolved.append(f"model={path}" if path is not None else item)
+    return resolved if sets is not None else None
 
 
 SET_HELP = "override a configuration field, key=value (repeatable; lists comma-separated)"

@@ -8,6 +8,7 @@ defaults come from its source paper, a builder, and the torch rendering of the s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ class ModelSpec:
     equations: str
     source: str
     rule: RateIPRule | None = None
+    model_file: Callable[[], dict] | None = None  # the model as a model file's content (bridge.core.model_file)
 
     def default_params(self) -> Any:
         return self.params()
@@ -73,12 +75,13 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("lif-ip", "LIF whose threshold and input gain match the rate's mean and variance "
               "to targets", "lif", lif_ip.LifIPParams,
               lif_ip.equations("I : 1  # input\n") + f"threshold: {lif_ip.THRESHOLD}\n"
-              f"reset: {lif_ip.RESET}", "Triesch 2005; Stemmler & Koch 1999 (see models/lif_ip.py)"),
+              f"reset: {lif_ip.RESET}", "Triesch 2005; Stemmler & Koch 1999 (see models/lif_ip.py)",
+              model_file=lif_ip.model_file),
     ModelSpec("lif-adaptive-threshold", "LIF with Diehl & Cook's adaptive threshold theta", "lif",
               adaptive_threshold.AdaptiveThresholdParams,
               adaptive_threshold.equations("I : volt  # input\n")
               + f"threshold: {adaptive_threshold.THRESHOLD}\nreset: {adaptive_threshold.RESET}",
-              "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99"),
+              "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99", model_file=adaptive_threshold.model_file),
     ModelSpec("synaptic-scaling", "LIF neurons fed by Poisson inputs whose weights scale "
               "multiplicatively toward a goal rate", "lif", synaptic_scaling.SynapticScalingParams,
               synaptic_scaling.NEURON_EQUATIONS + f"threshold: {synaptic_scaling.THRESHOLD}\n"
@@ -102,6 +105,17 @@ def get(name: str) -> ModelSpec:
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def as_model_file(name: str) -> dict:
+    """Built-in model ``name`` as a model file's content; UserError for one a model file cannot
+    express yet (rate neurons have no threshold; synapses and populations have no place in it)."""
+    spec = get(name)
+    if spec.model_file is None:
+        writable = ", ".join(n for n, s in MODELS.items() if s.model_file is not None)
+        raise UserError(f"model {name!r} has no model-file form yet (a model file holds one spiking neuron "
+                        f"group); these have: {writable}")
+    return spec.model_file()
 
 
 def listing() -> list[dict]:

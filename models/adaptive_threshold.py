@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.params import batch_mean, brian2_values, heaviside, param
+from models.params import batch_mean, brian2_values, file_parameters, heaviside, param
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,20 @@ def build(n: int, params: AdaptiveThresholdParams, input_equation: str, dt=None,
                         method="euler", namespace=values, dt=dt, name=name)
     group.v = values["v_rest"]
     return group
+
+
+SOURCE = "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99 (models/adaptive_threshold.py)"
+
+
+def model_file(params: AdaptiveThresholdParams | None = None) -> dict:
+    """The adaptive-threshold neuron as a model file's content (``bridge.core.model_file.ModelFile``),
+    from the equations above: input I in mV over 0 .. 2 (v_thresh - v_rest), the threshold's raise
+    theta its homeostasis."""
+    p = params or AdaptiveThresholdParams()
+    return {
+        "name": "lif-adaptive-threshold", "source": SOURCE, "method": "euler",
+        "equations": "I : volt\n" + EQUATIONS.lstrip(), "threshold": THRESHOLD, "reset": RESET,
+        "parameters": file_parameters(p), "initial": {"v": {"value": p.v_rest, "unit": "mV"}},
+        "input": {"kind": "current", "variable": "I", "unit": "mV", "low": 0.0, "high": 2 * (p.v_thresh - p.v_rest)},
+        "homeostasis": {"state": ["theta"], "reads": "threshold", "variable": "theta"},
+    }

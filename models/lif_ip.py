@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.params import batch_mean, brian2_values, heaviside, param
+from models.params import batch_mean, brian2_values, file_parameters, heaviside, param
 
 
 @dataclass(frozen=True)
@@ -193,3 +193,23 @@ def build_frozen(n: int, params: LifIPParams, dt=None, name: str = "lif_ip_froze
     return NeuronGroup(n, FROZEN_EQUATIONS, threshold=THRESHOLD, reset="v -= delta_v",
                        method="euler", namespace={k: values[k] for k in NAMESPACE_KEYS},
                        dt=dt, name=name)
+
+
+SOURCE = ("Triesch 2005, ICANN LNCS 3696:65-70; Stemmler & Koch 1999, Nat. Neurosci. 2:521-527; rate trace after "
+          "van Rossum, Bi & Turrigiano 2000, J. Neurosci. 20:8812 (models/lif_ip.py)")
+
+
+def model_file(params: LifIPParams | None = None) -> dict:
+    """lif-ip as a model file's content (``bridge.core.model_file.ModelFile``), from the equations
+    above: the per-neuron rule parameters become parameters, the initial state that of
+    :func:`lif_ip_initial_state`, the input I itself (range -1 .. 1: offset 0, scale 1)."""
+    p = params or LifIPParams()
+    lines = [line for line in EQUATIONS.strip().splitlines() if "(constant)" not in line]
+    return {
+        "name": "lif-ip", "source": SOURCE, "method": "euler", "equations": "\n".join(["I : 1", *lines]) + "\n",
+        "threshold": THRESHOLD, "reset": RESET, "parameters": file_parameters(p, exclude=("theta0", "gain0")),
+        "initial": {"v": {"value": p.v_rest}, "theta": {"value": p.theta0}, "gain": {"value": p.gain0},
+                    "m": {"value": p.r_target, "unit": "Hz"}, "s2": {"value": p.var_target, "unit": "Hz**2"}},
+        "input": {"kind": "current", "variable": "I", "unit": "1", "low": -1.0, "high": 1.0},
+        "homeostasis": {"state": ["theta", "gain", "m", "s2"], "reads": "threshold", "variable": "theta"},
+    }

@@ -34,6 +34,13 @@ def brian2_values(params: Any) -> dict[str, Any]:
     return out
 
 
+def file_parameters(params: Any, exclude: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The fields as a model file's ``[parameters]`` (``bridge.core.model_file``): value, unit, and
+    the field's description as its source."""
+    return {name: {"value": float(row["value"]), "unit": row["unit"], "source": row["doc"]}
+            for name, row in describe(params).items() if name not in exclude}
+
+
 def describe(params: Any) -> dict[str, dict]:
     """``{name: {"value", "unit", "doc"}}`` for listings (``homeobridge models``)."""
     return {

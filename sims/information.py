@@ -22,7 +22,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from scipy.stats import entropy
 
 from models.information import information_potential
-from sims.ip import RATE_IP_MODELS, IPRunConfig, make_neuron, model_attrs, phase_runner
+from sims.ip import RATE_IP_MODELS, IPRunConfig, make_neuron, ou_input, phase_runner
 
 RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
@@ -45,7 +45,7 @@ def information(cfg: InformationConfig, finish: Callable[[], None],
 
     neuron = make_neuron(cfg)
     n = cfg.neurons
-    group = neuron.build(2 * n, "info")
+    group = neuron.build(2 * n, "info", ou_input(neuron.input_var))
     group.namespace["tau_in"] = cfg.tau_in * second
     group.mu, group.sigma, group.x = cfg.mu, cfg.sigma, cfg.mu
     group.eta[n:] = 0
@@ -72,4 +72,4 @@ def information(cfg: InformationConfig, finish: Callable[[], None],
         }
     arrays["histogram_edges"] = edges
     arrays["final/gain"], arrays["final/bias"] = np.asarray(group.a), np.asarray(group.b)
-    return arrays, {"model": model_attrs(neuron)}
+    return arrays, {"model": neuron.attrs()}

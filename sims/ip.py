@@ -21,15 +21,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from bridge.core.config import Config
 from bridge.core.errors import UserError
+from bridge.core.model_file import CheckedModel, checked, read_model_file
 from models import ModelSpec, get, lif_ip, rate_ip
 from models.params import describe
+from sims.model_neuron import FileNeuron
 
 RATE_IP_MODELS = ("rate-ip-triesch", "rate-ip-infomax", "rate-ip-gaussian")
 IP_MODELS = (*RATE_IP_MODELS, "lif-ip")
@@ -48,13 +59,16 @@ def check_windows(cfg: Config, total: str, model: str) -> None:
         raise ValueError(f"need 0 < measure <= {total}, got measure={cfg.measure}, {total}={getattr(cfg, total)}")
     if cfg.record_dt < cfg.dt:
         raise ValueError(f"need record_dt >= dt, got record_dt={cfg.record_dt}, dt={cfg.dt}")
-    model_params(get(model), cfg.model_params)
+    if is_model_file(model):
+        file_model(model, cfg.model_params)
+    else:
+        model_params(get(model), cfg.model_params)
 
 
 class IPRunConfig(Config):
     """Settings shared by the IP experiments (times in seconds); validated when built."""
 
-    model: Literal[IP_MODELS] = "rate-ip-triesch"
+    model: str = "rate-ip-triesch"  # a built-in IP model or a model file (.toml, sims/model_neuron.py)
     duration: PositiveFloat = 150.0
     measure: PositiveFloat = 30.0
     dt: PositiveFloat = 0.001
@@ -67,12 +81,29 @@ class IPRunConfig(Config):
     model_params: str = ""
     seed: NonNegativeInt = 0
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value in IP_MODELS or is_model_file(value):
+            return value
+        raise ValueError(f"{value!r} is neither an IP model ({', '.join(IP_MODELS)}) nor a model file (.toml)")
+
     @model_validator(mode="after")
     def _consistent(self) -> IPRunConfig:
         check_windows(self, "duration", self.model)
         if self.fi_max <= self.fi_min:
             raise ValueError(f"need fi_min < fi_max, got {self.fi_min}, {self.fi_max}")
         return self
+
+    def to_dict(self) -> dict:
+        """As stored: a model file by its name and the content hash of the model as simulated
+        (``model_file``, ``model_params`` applied), not its path, so that a changed file is a new
+        run and a moved one is not."""
+        stored = super().to_dict()
+        if is_model_file(self.model):
+            model = file_model(self.model, self.model_params)
+            stored |= {"model": model.model.name, "model_file": model.model.content_hash()}
+        return stored
 
 
 class HomeostasisSweepConfig(IPRunConfig):
@@ -88,21 +119,27 @@ class FiCurveConfig(IPRunConfig):
 
 
 class IPNeuron:
-    """How the engine drives one IP model: its variables, builders and how to freeze it."""
+    """How the engine drives one built-in IP model: its variables, builders and how to freeze it
+    (:class:`sims.model_neuron.FileNeuron` drives a model file's neuron the same way).
+
+    ``traced``: the stored trace names (``traces/<name>``, ``final/<name>``) and the variables
+    they record; ``linked``: the variables the f-I group links to the adapting group.
+    """
 
     def __init__(self, spec: ModelSpec, params: Any, dt: float):
         self.spec, self.params, self.dt = spec, params, dt
         self.spiking = spec.transfer == "lif"
         self.input_var = "I" if self.spiking else "x"
-        self.gain_var, self.bias_var = ("gain", "theta") if self.spiking else ("a", "b")
+        gain_var, bias_var = ("gain", "theta") if self.spiking else ("a", "b")
+        self.traced = {"gain": gain_var, "bias": bias_var}
+        self.linked = (gain_var, bias_var)
 
-    def build(self, n: int, name: str):
+    def build(self, n: int, name: str, input_equation: str):
         from brian2 import second  # brian2 is heavy: imported only to build or run a network
 
-        equation = ou_input(self.input_var)
         if self.spiking:
-            return lif_ip.build(n, self.params, equation, dt=self.dt * second, name=name)
-        return rate_ip.build(self.spec.rule, n, self.params, equation, self.dt * second, name)
+            return lif_ip.build(n, self.params, input_equation, dt=self.dt * second, name=name)
+        return rate_ip.build(self.spec.rule, n, self.params, input_equation, self.dt * second, name)
 
     def build_frozen(self, n: int, name: str):
         from brian2 import NeuronGroup, second  # brian2 is heavy: imported only to build or run a network
@@ -120,19 +157,50 @@ class IPNeuron:
         keys = ("r_target", "var_target") if self.spiking else tuple(self.spec.rule.targets)
         return {key: getattr(self.params, key) for key in keys}
 
+    def final_aliases(self) -> dict[str, str]:
+        """Stored copies of final values: a LIF neuron's bias is its threshold."""
+        return {"final/threshold": "final/bias"} if self.spiking else {}
+
+    def attrs(self) -> dict[str, str]:
+        """The ``model`` group's attributes (schema: docs/store-schema.md)."""
+        return {
+            "model": self.spec.name, "transfer": self.spec.transfer,
+            "equations": self.spec.equations.strip(),
+            "params": json.dumps({k: v["value"] for k, v in describe(self.params).items()}),
+            "targets": json.dumps(self.targets()),
+        }
+
 
 def model_params(spec: ModelSpec, text: str) -> Any:
     """The model's parameters with the JSON object ``text`` (config ``model_params``) applied."""
+    return spec.params_from(json_object(text, "model_params"))
+
+
+def json_object(text: str, field: str) -> dict:
+    """The JSON object ``text`` ({} when blank); UserError naming ``field`` otherwise."""
     try:
-        overrides = json.loads(text) if text.strip() else {}
+        value = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError:
-        overrides = None
-    if not isinstance(overrides, dict):
-        raise UserError(f"model_params must be a JSON object, got {text!r}")
-    return spec.params_from(overrides)
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(f"{field} must be a JSON object, got {text!r}")
+    return value
 
 
-def make_neuron(cfg: IPRunConfig) -> IPNeuron:
+def is_model_file(model: str) -> bool:
+    """Whether a config's ``model`` names a model file (a path ending .toml), not a built-in."""
+    return model.endswith(".toml")
+
+
+def file_model(path: str, text: str) -> CheckedModel:
+    """The model file at ``path``, checked, with the JSON object ``text`` of parameter values applied."""
+    model = read_model_file(Path(path))
+    return checked(model.with_values(json_object(text, "model_params")))
+
+
+def make_neuron(cfg: IPRunConfig) -> IPNeuron | FileNeuron:
+    if is_model_file(cfg.model):
+        return FileNeuron(file_model(cfg.model, cfg.model_params), cfg.dt)
     spec = get(cfg.model)
     return IPNeuron(spec, model_params(spec, cfg.model_params), cfg.dt)
 
@@ -154,16 +222,15 @@ def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunC
     n = len(mu)
     fi_input = np.linspace(cfg.fi_min, cfg.fi_max, cfg.fi_points)
     m = len(fi_input)
-    group = neuron.build(n, "adapt")
+    group = neuron.build(n, "adapt", ou_input(neuron.input_var))
     group.namespace["tau_in"] = cfg.tau_in * second
     group.mu, group.sigma = mu, sigma
     setattr(group, neuron.input_var, mu)
     fi = neuron.build_frozen(n * m, "fi")
-    for var in (neuron.gain_var, neuron.bias_var):
+    for var in neuron.linked:
         setattr(fi, var, linked_var(group, var, index=np.repeat(np.arange(n), m)))
     setattr(fi, neuron.input_var, np.tile(fi_input, n))
-    traces = StateMonitor(group, [neuron.gain_var, neuron.bias_var], record=True,
-                          dt=cfg.record_dt * second)
+    traces = StateMonitor(group, list(neuron.traced.values()), record=True, dt=cfg.record_dt * second)
     if neuron.spiking:
         out_mon, fi_mon = SpikeMonitor(group), SpikeMonitor(fi)
     else:
@@ -181,19 +248,14 @@ def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunC
 
     t = np.asarray(traces.t / second) - cfg.fi_duration  # time since adaptation began
     window = t >= cfg.duration - cfg.measure - 1e-9
-    gain = np.asarray(getattr(traces, neuron.gain_var)).T
-    bias = np.asarray(getattr(traces, neuron.bias_var)).T
     out_mean, out_var = _output_stats(neuron, out_mon, n, cfg)
     before, after = _fi_response(neuron, fi_mon, n, m, cfg)
-    arrays = {
-        "traces/t": t, "traces/gain": gain, "traces/bias": bias,
-        "final/gain": gain[window].mean(0), "final/bias": bias[window].mean(0),
-        "final/output_mean": out_mean, "final/output_var": out_var,
-        "fi/input": fi_input, "fi/response": after, "fi/before": before,
-    }
-    if neuron.spiking:
-        arrays["final/threshold"] = arrays["final/bias"]
-    return arrays
+    arrays = {"traces/t": t, "final/output_mean": out_mean, "final/output_var": out_var,
+              "fi/input": fi_input, "fi/response": after, "fi/before": before}
+    for stored, var in neuron.traced.items():
+        trace = np.asarray(getattr(traces, var)).T  # SI values
+        arrays |= {f"traces/{stored}": trace, f"final/{stored}": trace[window].mean(0)}
+    return arrays | {alias: arrays[source] for alias, source in neuron.final_aliases().items()}
 
 
 def phase_runner(net, report: Callable[[float], None] | None, total: float) -> Callable:
@@ -250,16 +312,6 @@ def _fi_response(neuron: IPNeuron, mon, n: int, m: int, cfg: IPRunConfig) -> tup
     return tuple(y[:, sel].mean(1).reshape(n, m) for sel in (t < split, t >= split))
 
 
-def model_attrs(neuron: IPNeuron) -> dict[str, str]:
-    """The ``model`` group's attributes (schema: docs/store-schema.md)."""
-    return {
-        "model": neuron.spec.name, "transfer": neuron.spec.transfer,
-        "equations": neuron.spec.equations.strip(),
-        "params": json.dumps({k: v["value"] for k, v in describe(neuron.params).items()}),
-        "targets": json.dumps(neuron.targets()),
-    }
-
-
 def sweep_conditions(cfg: HomeostasisSweepConfig) -> dict[str, np.ndarray]:
     """conditions/mu, sigma, cell: the grid mu x sigma, ``neurons_per_cell`` neurons per cell."""
     mu, sigma = (grid.ravel() for grid in np.meshgrid(cfg.mu, cfg.sigma, indexing="ij"))
@@ -275,7 +327,7 @@ def homeostasis_sweep(cfg: HomeostasisSweepConfig, finish: Callable[[], None],
     conditions = sweep_conditions(cfg)
     arrays = simulate_ip(neuron, conditions["conditions/mu"], conditions["conditions/sigma"],
                          cfg, finish, report)
-    return {**conditions, **arrays}, {"model": model_attrs(neuron)}
+    return {**conditions, **arrays}, {"model": neuron.attrs()}
 
 
 def fi_curve(cfg: FiCurveConfig, finish: Callable[[], None],
@@ -284,4 +336,4 @@ def fi_curve(cfg: FiCurveConfig, finish: Callable[[], None],
     neuron = make_neuron(cfg)
     mu, sigma = np.full(cfg.neurons, cfg.mu), np.full(cfg.neurons, cfg.sigma)
     arrays = simulate_ip(neuron, mu, sigma, cfg, finish, report)
-    return {"conditions/mu": mu, "conditions/sigma": sigma, **arrays}, {"model": model_attrs(neuron)}
+    return {"conditions/mu": mu, "conditions/sigma": sigma, **arrays}, {"model": neuron.attrs()}

@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "adex-threshold.toml"
 
 def test_the_example_model_file_checks_and_is_added_by_its_content_hash(tmp_path, capsys):
     checked = load_model(EXAMPLE)
-    assert checked.model.homeostasis.reads == "threshold" and set(checked.step.state) == {"v", "w", "theta"}
+    assert checked.model.homeostasis.reads == "threshold" and set(checked.step.state) == {"v", "w", "r", "theta"}
     assert main(["--results", str(tmp_path), "models", "add", str(EXAMPLE)]) == 0
     (stored,) = (tmp_path / "models").glob("*.toml")
     assert stored.name == f"adex-threshold-{checked.model.content_hash()}.toml"
@@ -34,7 +34,7 @@ BROKEN = {
         'a = { value = 4, unit = "nS"', 'a = { value = 4, unit = "mV"', "Brian2 refuses the model"),
     "an unknown unit": ('tau_w = { value = 144, unit = "ms"', 'tau_w = { value = 144, unit = "msec2"',
                         "parameters.tau_w.unit"),
-    "an unknown variable in the reset": ("theta += d_theta", "phi += d_theta", "not a variable of the model"),
+    "an unknown variable in the reset": ("r += 1/tau_r", "phi += 1/tau_r", "not a variable of the model"),
     "no homeostatic variable": ('state = ["theta"]', "state = []", "homeostasis.state"),
     "a homeostatic variable the equations lack": ('state = ["theta"]', 'state = ["phi"]', "homeostasis.state"),
     "an input the equations lack": ('variable = "I"', 'variable = "J"', "input.variable"),
@@ -58,3 +58,11 @@ def test_a_broken_model_file_is_one_line_naming_the_field_and_nothing_is_written
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("homeobridge: error:") and field in err, err
     assert not (results / "models").exists()
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    broken = tmp_path / "latin1.toml"
+    broken.write_bytes(EXAMPLE.read_text().replace("Brette", "Br\u00e9tte").encode("latin-1"))
+    assert main(["models", "check", str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not UTF-8 text" in err

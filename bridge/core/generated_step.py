@@ -13,6 +13,11 @@ by construction:
                surrogate's gradient in training (snntorch's); Brian2's order: update, threshold, reset
     reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- where(spiked, x + e, x)
                (``-=``, ``*=`` alike), the spikes detached as snntorch detaches its reset
+    refractory Brian2's own statement ``not_refractory = timestep(t - lastspike, dt) >= timestep(T, dt)``
+               with t - lastspike kept per neuron as the hidden state ``_since`` (seconds since the
+               last spike: dt after a spike, one dt more each step after), the equations flagged
+               ``(unless refractory)`` held by Brian2's ``int(not_refractory)`` factor, and a spike
+               only where ``not_refractory`` (Brian2's ``(cond) and not_refractory``)
 
 Values are SI floats (a parameter of 10*ms is 0.01; ``dt`` in seconds), as Brian2's generated
 numpy code computes them; a unit named in the code (``1*mV``) is its SI value. Functions the
@@ -39,7 +44,12 @@ FUNCTIONS: dict[str, Callable] = {
     "sign": torch.sign, "where": torch.where,
     "_inclusive": lambda d: torch.nextafter(d, torch.full_like(d, math.inf)),  # d >= 0 exactly where this is > 0
     "exprel": lambda x: torch.where(x == 0, torch.ones_like(x), torch.expm1(x) / x),
+    "int": lambda x: torch.as_tensor(x).to(torch.get_default_dtype()),  # Brian2's int(not_refractory)
+    "timestep": lambda x, dt: torch.floor(torch.as_tensor((x + 1e-3 * dt) / dt)),  # Brian2's timestep()
 }
+SINCE = "_since"  # seconds since the last spike, a refractory model's hidden state
+NEVER_SPIKED = 1e4  # seconds: Brian2's lastspike starts at -1e4 s
+REFRACTORY_LINE = "not_refractory = timestep(t - lastspike, dt)"
 AUGMENTED = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}
 COMPARISONS = {ast.Gt: 1, ast.GtE: 1, ast.Lt: -1, ast.LtE: -1}
 
@@ -54,6 +64,11 @@ class GeneratedStep:
     reset_code: str | None
     state: tuple[str, ...]
     constants: Mapping[str, float]  # units named in the code, as SI floats
+    refractory: bool = False  # the state holds _since; spikes need not_refractory
+
+    def hidden(self) -> dict[str, float]:
+        """The initial values of the state the step adds to the model's own (``_since``)."""
+        return {SINCE: NEVER_SPIKED} if self.refractory else {}
 
     def __call__(self, values: dict[str, torch.Tensor | float], dt: float,
                  spike_fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor | None, dict]:
@@ -63,11 +78,19 @@ class GeneratedStep:
         exec(_compiled(self.update_code), {"__builtins__": {}}, scope)  # noqa: S102 - Brian2's own statements
         spikes = None
         if self.threshold_code is not None:
-            spikes = spike_fn(eval(_compiled(self.threshold_code, "eval"), {"__builtins__": {}}, scope))  # noqa: S307
+            spikes = spike_fn(self.distance(scope))
+            if self.refractory:
+                spikes = spikes * FUNCTIONS["int"](scope["not_refractory"]).to(spikes.dtype)
+                scope[SINCE] = torch.where(spikes.detach() > 0, 0.0, scope[SINCE]) + dt
             if self.reset_code is not None:
                 scope["_spiked"] = spikes.detach()
                 exec(_compiled(self.reset_code), {"__builtins__": {}}, scope)  # noqa: S102
         return spikes, {name: scope[name] for name in self.state}
+
+    def distance(self, values: dict[str, torch.Tensor | float]) -> torch.Tensor:
+        """The threshold's distance (positive where it spikes) at ``values``, nothing stepped."""
+        scope = {**self.constants, **FUNCTIONS, **values}
+        return eval(_compiled(self.threshold_code, "eval"), {"__builtins__": {}}, scope)  # noqa: S307
 
 
 _CACHE: dict[tuple[str, str], CodeType] = {}
@@ -112,7 +135,7 @@ def _reset_statements(reset: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _constants(codes: list[str], known: set[str]) -> dict[str, float]:
-    """The units the code names (``mV``, ``ms``, ...) as SI floats."""
+    """The units the code names (``mV``, ``ms``, ...) and Brian2's constants (``pi``, ``e``) as SI floats."""
     import brian2  # heavy: only when a step is generated
 
     nodes = [node for code in codes for node in ast.walk(ast.parse(_statements(code))) if isinstance(node, ast.Name)]
@@ -120,25 +143,27 @@ def _constants(codes: list[str], known: set[str]) -> dict[str, float]:
     constants = {}
     for name in sorted(names - known - set(FUNCTIONS) - {"dt", "_spiked"}):
         unit = getattr(brian2, name, None)
-        if not isinstance(unit, brian2.Quantity):
-            raise UserError(f"the model's code names {name!r}: not a variable, parameter, unit or known function")
+        if not isinstance(unit, brian2.Quantity | float) or isinstance(unit, bool):  # a unit, or pi, e, inf
+            raise UserError(f"the model's code names {name!r}: not a variable, parameter, unit, constant or "
+                            "known function")
         constants[name] = float(unit)
     return constants
 
 
 def generate_step(equations: str, threshold: str | None, reset: str | None, method: str,
-                  namespace: Mapping[str, object]) -> GeneratedStep:
+                  namespace: Mapping[str, object], refractory: str | None = None) -> GeneratedStep:
     """The torch step of a Brian2 model: its equations (Brian2 syntax, with units), threshold
-    condition, reset statements and integration method; ``namespace`` its parameters (Brian2
-    quantities), checked by Brian2 with the equations' units. A Brian2 error (a unit that does
-    not match, an unknown name, a method that does not apply) is a UserError naming it."""
+    condition, reset statements, integration method and refractory period (a Brian2 expression
+    such as ``2*ms``); ``namespace`` its parameters (Brian2 quantities), checked by Brian2 with
+    the equations' units. A Brian2 error (a unit that does not match, an unknown name, a method
+    that does not apply) is a UserError naming it."""
     from brian2 import NeuronGroup, prefs
 
     prefs.codegen.target = "numpy"
     group = None
     try:
         group = NeuronGroup(1, equations, threshold=threshold, reset=reset, method=method,
-                            namespace=dict(namespace), name="generated_step_model")
+                            refractory=refractory or False, namespace=dict(namespace), name="generated_step_model")
         _code_only(group)
         group.equations.check_units(group, run_namespace={})
         updater = group.state_updater
@@ -154,12 +179,21 @@ def generate_step(equations: str, threshold: str | None, reset: str | None, meth
     if unknown:
         raise UserError(f"reset {reset!r} sets {', '.join(unknown)}: not a variable of the model")
     integrated = tuple(group.equations.diff_eq_names)
-    known = set(group.variables) | set(namespace)
+    known = set(group.variables) | set(namespace) | ({SINCE} if refractory else set())
     threshold_code = _distance(threshold) if threshold else None
-    codes = [updater.abstract_code, *(c for c in (threshold_code, reset_code) if c)]
+    update_code = _refractory_clock(updater.abstract_code) if refractory else updater.abstract_code
+    codes = [update_code, *(c for c in (threshold_code, reset_code) if c)]
     constants = _constants(codes, known)
-    state = tuple(dict.fromkeys(integrated + reset_targets))
-    return GeneratedStep(_statements(updater.abstract_code), threshold_code, reset_code, state, constants)
+    state = tuple(dict.fromkeys(integrated + reset_targets + ((SINCE,) if refractory else ())))
+    return GeneratedStep(_statements(update_code), threshold_code, reset_code, state, constants, bool(refractory))
+
+
+def _refractory_clock(code: str) -> str:
+    """Brian2's refractoriness statement reading ``_since`` for t - lastspike (module docstring)."""
+    if REFRACTORY_LINE not in code:
+        raise UserError("Brian2's refractoriness statement is not the one the generator knows; "
+                        "declare the model without refractory")
+    return code.replace(REFRACTORY_LINE, f"not_refractory = timestep({SINCE}, dt)")
 
 
 def _code_only(group) -> None:

@@ -10,6 +10,7 @@ A model file is TOML (schema: :class:`ModelFile`; an example: ``docs/adex-thresh
     equations = '''dv/dt = ... : volt ...'''
     threshold = "v > 0*mV"
     reset = "v = V_r; w += b; theta += d_theta"
+    refractory = "2*ms"   # optional
 
     [parameters]
     C = { value = 281, unit = "pF", source = "Brette & Gerstner 2005" }
@@ -35,6 +36,7 @@ generated step at the range's top).
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -46,6 +48,7 @@ from bridge.core.config import validation_message
 from bridge.core.errors import UserError
 from bridge.core.generated_step import GeneratedStep, generate_step, si_values
 
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]*"  # a model's name: lower case, digits and dashes
 FIRING_CHECK_SECONDS = 1.0  # simulated at the top of the input range: the threshold must be crossed
 
 
@@ -94,12 +97,13 @@ class ModelFile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    name: Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")]
     source: str
     method: str = "euler"
     equations: str
     threshold: str
     reset: str = ""
+    refractory: str = ""  # a Brian2 period, e.g. "2*ms"; equations flagged (unless refractory) hold during it
     parameters: dict[str, Parameter]
     initial: dict[str, Parameter] = {}  # state variables' values at rest (others start at 0)
     input: InputSpec
@@ -111,10 +115,33 @@ class ModelFile(BaseModel):
 
     def rest(self) -> dict[str, float]:
         """The declared initial values (SI floats)."""
-        return {name: float(p.value * _unit(p.unit, f"initial.{name}.unit")) for name, p in self.initial.items()}
+        return {name: float(value) for name, value in self.initial_values().items()}
+
+    def initial_values(self) -> dict:
+        """The declared initial values as Brian2 quantities."""
+        return {name: p.value * _unit(p.unit, f"initial.{name}.unit") for name, p in self.initial.items()}
+
+    def input_range(self) -> tuple:
+        """(offset, scale) of the normalised input x, as Brian2 quantities: the input variable is
+        offset + scale * x, so x = -1 .. 1 spans the declared low .. high."""
+        unit = _unit(self.input.unit, "input.unit")
+        return (self.input.low + self.input.high) / 2 * unit, (self.input.high - self.input.low) / 2 * unit
+
+    def with_values(self, overrides: dict[str, float]) -> ModelFile:
+        """This model with some parameters' values replaced (in their declared units); UserError
+        naming an unknown one."""
+        unknown = sorted(set(overrides) - set(self.parameters))
+        if unknown:
+            raise UserError(f"model {self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                            f"valid: {', '.join(sorted(self.parameters))}")
+        parameters = {name: p.model_copy(update={"value": float(overrides[name])}) if name in overrides else p
+                      for name, p in self.parameters.items()}
+        return self.model_copy(update={"parameters": parameters})
 
     def content_hash(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        """The first 16 hex digits of the sha256 of the content without its defaults (a field added
+        with a default later leaves the hashes of files without it as they were)."""
+        return hashlib.sha256(self.model_dump_json(exclude_defaults=True).encode()).hexdigest()[:16]
 
 
 def _unit(text: str, field: str):
@@ -144,6 +171,8 @@ def read_model_file(path: Path) -> ModelFile:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise UserError(f"model file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"model file {path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"model file {path}: not TOML ({error})") from None
     try:
@@ -157,7 +186,8 @@ def check_model(model: ModelFile) -> CheckedModel:
     generated step; before any simulation."""
     namespace = model.namespace()
     input_unit = _unit(model.input.unit, "input.unit")
-    step = generate_step(model.equations, model.threshold, model.reset or None, model.method, namespace)
+    step = generate_step(model.equations, model.threshold, model.reset or None, model.method, namespace,
+                         model.refractory or None)
     from brian2 import Equations, get_dimensions
 
     equations = Equations(model.equations)
@@ -186,7 +216,7 @@ def check_model(model: ModelFile) -> CheckedModel:
 def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 1e-4) -> int:
     """Spikes of one neuron held at ``drive`` (SI) for FIRING_CHECK_SECONDS from rest (``initial``)."""
     values = {k: torch.tensor(v, dtype=torch.float64) for k, v in si_values(model.namespace()).items()}
-    rest = model.rest()
+    rest = {**model.rest(), **step.hidden()}
     state = {name: torch.full((1,), rest.get(name, 0.0), dtype=torch.float64) for name in step.state}
     count = 0
     drive_tensor = torch.tensor([drive], dtype=torch.float64)
@@ -204,3 +234,30 @@ def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 
 def load_model(path: Path) -> CheckedModel:
     """Read and check a model file (one UserError line for any mistake, before any simulation)."""
     return check_model(read_model_file(path))
+
+
+_CHECKED: dict[str, CheckedModel] = {}
+
+
+def checked(model: ModelFile) -> CheckedModel:
+    """:func:`check_model`, once per content (a config naming a model file is validated often)."""
+    key = model.content_hash()
+    if key not in _CHECKED:
+        _CHECKED[key] = check_model(model)
+    return _CHECKED[key]
+
+
+def stored_model(models_dir: Path, name: str) -> Path | None:
+    """The model file added to the store as ``name`` (``<name>-<hash>.toml``, or that whole
+    stem); None when there is none (or ``name`` is not a model's name but, e.g., a path); UserError
+    when ``name`` matches several versions."""
+    if not re.fullmatch(NAME_PATTERN, name):
+        return None
+    exact = models_dir / f"{name}.toml"
+    if exact.is_file():
+        return exact
+    versions = sorted(models_dir.glob(f"{name}-" + "[0-9a-f]" * 16 + ".toml"))
+    if len(versions) > 1:
+        raise UserError(f"model {name!r}: {len(versions)} versions in {models_dir} "
+                        f"({', '.join(v.stem for v in versions)}); name one")
+    return versions[0] if versions else None

@@ -25,6 +25,7 @@ training run that uses the rule records in its own identity.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from bridge.core.config import validation_message
+from bridge.core.model_file import ModelFile
 from bridge.core.store import Stopwatch, Store, StoreError, canonical_json, content_hash, open_run
 from bridge.core.tables import markdown_table
 
@@ -178,6 +180,7 @@ class Rule(Part):
     equilibrium: Equilibrium | None = None
     scaling: Scaling | None = None
     transfer_fit: TransferFit | None = None
+    model_file: dict[str, Any] | None = None  # a model file's content (issue 26), hashed with the rule
     schema_version: Annotated[int, Field(ge=1, le=RULE_SCHEMA_VERSION)] = RULE_SCHEMA_VERSION
 
     @model_validator(mode="after")
@@ -209,6 +212,8 @@ class Rule(Part):
 
 def _is_json_field(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):  # X | None: as X
+        return any(_is_json_field(arg) for arg in typing.get_args(annotation) if arg is not type(None))
     return origin is dict or (origin is list and typing.get_args(annotation) == (str,))
 
 
@@ -360,6 +365,9 @@ def rule_report(rule: Rule) -> str:
     rows += [["tau_gain, tau_bias (s)", f"{dyn.tau_gain:.4g}, {dyn.tau_bias:.4g}", ""],
              ["eta_gain, eta_bias (/sample)", f"{dyn.eta_gain:.4g}, {dyn.eta_bias:.4g}",
               f"sample_dt = {dyn.sample_dt:.4g} s"]]
+    if rule.model_file is not None:
+        rows.append(["model file", ModelFile(**rule.model_file).content_hash(),
+                     "gain and bias measured from its f-I curves (bridge/fitting/effective.py)"])
     return markdown_table(["parameter", "value", "95% CI / note"], rows)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from bridge.core.config import validation_message
 from bridge.core.store import Run, Store, open_run
 from bridge.fitting.dynamics import fit_time_constant
+from bridge.fitting.effective import effective_gain_bias
 from bridge.fitting.equilibrium import fit_equilibrium
 from bridge.fitting.least_squares import FitError
 from bridge.fitting.rules import TRANSFERS as RULE_TRANSFERS
@@ -98,13 +100,21 @@ def _column(run: Run, key: str) -> np.ndarray:
     return np.asarray(run.array(key), dtype=float)
 
 
-def usable_conditions(run: Run) -> np.ndarray:
+class SweepFinal(NamedTuple):
+    """A sweep's final gain and bias per condition, and the traces their time constants come from."""
+
+    gain: np.ndarray
+    bias: np.ndarray
+    gain_traces: np.ndarray
+    bias_traces: np.ndarray
+
+
+def usable_conditions(run: Run, gain: np.ndarray) -> np.ndarray:
     """Conditions whose neuron settled: final gain finite and > 0, and (when stored) not silent.
 
     A silent spiking neuron has no rate to regulate, so its gain runs away; a sign-symmetric
     rule (tanh with a zero-mean target) may settle at -gain, which the map's log cannot take.
     """
-    gain = _column(run, "final/gain")
     keep = np.isfinite(gain) & (gain > 0)
     if "final/output_mean" in run.h5 and "final/output_var" in run.h5:
         silent = (_column(run, "final/output_mean") == 0) & (_column(run, "final/output_var") == 0)
@@ -125,20 +135,32 @@ def sweep_bias(run: Run) -> np.ndarray:
     return _column(run, "final/bias")
 
 
+def sweep_final(run: Run, own_transfer: str) -> SweepFinal:
+    """The built-in models' stored gain and bias, or a model file's measured from its f-I curves
+    with its own transfer (``bridge.fitting.effective``; its run stores ``traces/state``)."""
+    if "traces/state" not in run.h5:
+        return SweepFinal(_column(run, "final/gain"), sweep_bias(run),
+                          _column(run, "traces/gain"), _column(run, "traces/bias"))
+    effective = effective_gain_bias(own_transfer, _column(run, "fi/input"), _column(run, "fi/before"),
+                                    _column(run, "fi/response"), _column(run, "conditions/mu"))
+    state = _column(run, "traces/state")
+    return SweepFinal(effective.gain, effective.bias, state, state)
+
+
 def fit_sweep(run: Run, name: str | None = None) -> Rule:
     """An intrinsic rule from a homeostasis-sweep run: transfer, equilibrium map and dynamics.
 
     Fitted on the :func:`usable_conditions` only; the number left out is in ``fit_quality``.
     """
     info = model_info(run)
-    keep = usable_conditions(run)
+    final = sweep_final(run, info.transfer)
+    keep = usable_conditions(run, final.gain)
     mu, sigma = _column(run, "conditions/mu")[keep], _column(run, "conditions/sigma")[keep]
     t = _column(run, "traces/t")
-    tau_gain = fit_time_constant(t, _column(run, "traces/gain")[:, keep], "gain")
-    tau_bias = fit_time_constant(t, _column(run, "traces/bias")[:, keep], "bias")
-    response = _column(run, "fi/response")[keep]
-    transfer = fit_transfer(_column(run, "fi/input"), response, mu, info.transfer)
-    equilibrium = fit_equilibrium(mu, sigma, _column(run, "final/gain")[keep], sweep_bias(run)[keep])
+    tau_gain = fit_time_constant(t, final.gain_traces[:, keep], "gain")
+    tau_bias = fit_time_constant(t, final.bias_traces[:, keep], "bias")
+    transfer = fit_transfer(_column(run, "fi/input"), _column(run, "fi/response")[keep], mu, info.transfer)
+    equilibrium = fit_equilibrium(mu, sigma, final.gain[keep], final.bias[keep])
     quality = {
         "n_conditions": int(keep.sum()), "n_excluded": int((~keep).sum()),
         "r2_gain": equilibrium.r2_gain, "r2_bias": equilibrium.r2_bias,
@@ -154,6 +176,7 @@ def fit_sweep(run: Run, name: str | None = None) -> Rule:
         targets=info.targets, dynamics=Dynamics(tau_gain=tau_gain.tau, tau_bias=tau_bias.tau, sample_dt=sample_dt(run)),
         fit_quality=quality, source_runs=[run.run_id], model_params=info.params,
         equations=info.equations, equilibrium=equilibrium, transfer_fit=transfer,
+        model_file=_json_attr(run, "model_file") or None,
     )
 
 

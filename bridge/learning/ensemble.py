@@ -82,6 +82,8 @@ def ensemble_problem(config, rule=None) -> str | None:
         return f"norm {config.norm!r} trains as single runs"
     if norm.family == "fitted" and getattr(rule, "kind", None) != "intrinsic":
         return "only intrinsic fitted rules train as ensembles (a scaling rule scales weights)"
+    if norm.family == "fitted-online" and getattr(rule, "model_file", None) is not None:
+        return "a model file's neurons (GeneratedLeaky) train as single runs"
     if config.optimizer != "sgd":
         return "only SGD trains as ensembles"
     return None

@@ -65,6 +65,7 @@ from bridge.learning.layers import (
     ColumnEiLinear,
     DaleLinear,
     FittedHomeostasis,
+    GeneratedLeaky,
     HomeostaticLeaky,
     IntrinsicPlasticity,
     IntrinsicPlasticity2d,
@@ -390,7 +391,7 @@ class SpikingNet(nn.Module):
                 signal, states[index] = _step(block["neuron"], current, states[index])
                 totals[index] = totals[index] + signal
                 if membranes is not None:
-                    v = _membrane(states[index]).detach().double()
+                    v = _membrane(block["neuron"], states[index]).detach().double()
                     moments[index] += torch.stack([torch.tensor(float(v.numel()), dtype=v.dtype, device=v.device),
                                                    v.sum(), v.square().sum()])
             membrane = membrane + states[-1]
@@ -404,15 +405,18 @@ class SpikingNet(nn.Module):
         return out
 
 
-def _membrane(state: Any) -> torch.Tensor:
-    """The membrane potential of a Leaky state (a tensor) or a HomeostaticLeaky one (LifIPState)."""
+def _membrane(neuron: nn.Module, state: Any) -> torch.Tensor:
+    """The membrane potential of a Leaky state (a tensor), a HomeostaticLeaky one (LifIPState) or
+    a model file's neuron (in its threshold units: :meth:`GeneratedLeaky.membrane`)."""
+    if isinstance(neuron, GeneratedLeaky):
+        return neuron.membrane(state)
     return state.v if hasattr(state, "v") else state
 
 
 def _step(neuron: nn.Module, current: torch.Tensor, state: Any):
-    """One step of a Leaky, HomeostaticLeaky or AdaptiveThresholdLeaky with explicit state
-    (membrane, LifIPState, AdaptiveThresholdState)."""
-    if isinstance(neuron, (HomeostaticLeaky, AdaptiveThresholdLeaky)):
+    """One step of a Leaky, HomeostaticLeaky, AdaptiveThresholdLeaky or GeneratedLeaky with
+    explicit state (membrane, LifIPState, AdaptiveThresholdState, a model file's variables)."""
+    if isinstance(neuron, (HomeostaticLeaky, AdaptiveThresholdLeaky, GeneratedLeaky)):
         return neuron(current, state)
     if state is None:
         state = torch.zeros_like(current)
@@ -426,7 +430,9 @@ def _spiking_neuron(spec: NetSpec, rule: Rule | None, homeostatic: LifIPParams) 
     if family == "adaptive-threshold":
         return AdaptiveThresholdLeaky(spec.width, dt=spec.spike_dt)
     if family == "fitted-online":
-        return HomeostaticLeaky.from_rule(_fitted_rule(spec.norm, rule), spec.width, dt=spec.spike_dt)
+        fitted = _fitted_rule(spec.norm, rule)
+        own = GeneratedLeaky if fitted.model_file is not None else HomeostaticLeaky  # a model file's neuron, or lif-ip
+        return own.from_rule(fitted, spec.width, dt=spec.spike_dt)
     return snn.Leaky(beta=0.9, spike_grad=surrogate.atan(), reset_mechanism="zero")
 
 

@@ -38,10 +38,17 @@ def plan(request: StudyRun, store: Store) -> tuple[Study, Budget, list[CellKey],
     configs = [cell_config(study, budget, request.rule, key).model_copy(update=where) for key in keys]
     for config in {c.norm: c for c in configs}.values():
         rule = load_train_rule(config, store)
-        if rule is not None and not rule.model.startswith(study.rule_model):
+        if rule is not None and not fits_study(rule, study):
             raise UserError(f"--rule {rule.name}: study {study.name} needs a rule fitted to a {study.rule_model} "
-                            f"model, not to {rule.model}")
+                            f"model{' or a spiking model file' if study.rule_model == 'lif-ip' else ''}, "
+                            f"not to {rule.model}")
     return study, budget, keys, configs
+
+
+def fits_study(rule, study: Study) -> bool:
+    """Whether a fitted rule can run a study's fitted arms: fitted to its ``rule_model``, or, for a
+    spiking study (lif-ip), to a model file (whose neurons spike: ``sims.model_neuron``)."""
+    return rule.model.startswith(study.rule_model) or (rule.model_file is not None and study.rule_model == "lif-ip")
 
 
 def study_tests(study: Study, histories: Histories, seeds, rule: str) -> list[PairedTest]:

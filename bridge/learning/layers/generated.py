@@ -1,0 +1,128 @@
+"""A spiking layer whose neuron is a model file's, stepped by the torch code generated from its
+Brian2 equations (issue 26; ``bridge.core.generated_step``).
+
+The online transplant of a model file's homeostasis, as :class:`HomeostaticLeaky` is lif-ip's:
+per net time step of ``dt`` seconds the layer runs ``substeps`` steps of the model's own
+discretisation (Brian2's state updater for the file's method, its threshold and reset), each
+``dt / substeps`` seconds, the step the model was simulated and fitted with. The net's current
+c is the model's normalised input x of the sweep (``sims.model_neuron``):
+
+    input variable = input_offset + input_scale * c
+
+The homeostatic variables (``homeostasis.state``) are per-neuron buffers: each step they take
+the batch mean of their per-sample updates (so a batch moves them by its mean drive, as the
+built-in layers do), in training mode only; every other variable is per sample, passed as the
+explicit state ``dict`` (norse-style ``forward(current, state) -> (spikes, state)``). The
+spikes of a net step are the count over its substeps; their surrogate gradient (snntorch's
+atan) is taken of the threshold distance divided by its size at rest, so that it is of unit
+scale whatever the model's units. Refused when built: a model whose net step is not a whole
+number of its steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from snntorch import surrogate
+from torch import nn
+
+from bridge.core.errors import UserError
+from bridge.core.generated_step import si_values
+from bridge.core.model_file import CheckedModel, ModelFile, checked
+from bridge.learning.layers._units import as_units, from_units
+
+
+class GeneratedLeaky(nn.Module):
+    """``n`` neurons of a model file (module docstring); buffers ``h_<variable>`` hold the
+    homeostatic variables, (n,) each, in SI units."""
+
+    def __init__(self, n: int, model: CheckedModel, dt: float, substeps: int, spike_grad: Any = None):
+        super().__init__()
+        if substeps < 1:
+            raise UserError(f"a net step of {dt} s holds no whole step of the model {model.model.name}")
+        self.n, self.model, self.step, self.dt, self.substeps = n, model.model, model.step, dt, substeps
+        self.spike_grad = spike_grad or surrogate.atan()
+        offset, scale = (float(q) for q in self.model.input_range())
+        self.constants = {**si_values(self.model.namespace()), "input_offset": offset, "input_scale": scale}
+        self.homeostatic = tuple(self.model.homeostasis.state)
+        self.per_sample = tuple(name for name in self.step.state if name not in self.homeostatic)
+        initial = {**self.model.rest(), **self.step.hidden()}
+        self.rest = {name: initial.get(name, 0.0) for name in self.step.state}
+        for name in self.homeostatic:
+            self.register_buffer(f"h_{name}", torch.full((n,), self.rest[name]))
+        at_rest = self.step.distance({**self.constants, **{k: torch.tensor(v) for k, v in self.rest.items()}})
+        self.distance_scale = abs(float(at_rest)) or 1.0
+
+    @classmethod
+    def from_rule(cls, rule: Any, n: int, dt: float = 1e-3) -> GeneratedLeaky:
+        """The layer of a rule fitted to a model file's sweep (``rule.model_file``): the model
+        stepped at the sweep's own step (``rule.dynamics.sample_dt``), ``dt`` seconds a net step."""
+        if rule.model_file is None:
+            raise UserError(f"rule {rule.name!r} comes from the built-in {rule.model!r}, not from a model file")
+        step = rule.dynamics.sample_dt
+        substeps = round(dt / step)
+        if substeps < 1 or abs(substeps * step - dt) > 1e-9 * dt:
+            raise UserError(f"a net step of {dt} s is not a whole number of the model's {step} s steps "
+                            f"(rule {rule.name!r}); set spike_dt to a multiple of {step}")
+        return cls(n, checked(ModelFile(**rule.model_file)), dt, substeps)
+
+    def init_state(self, batch: int, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The per-sample variables at rest, and the homeostatic ones as the buffers hold them."""
+        state = {name: torch.full((batch, self.n), self.rest[name], dtype=like.dtype, device=like.device)
+                 for name in self.per_sample}
+        return state | {name: getattr(self, f"h_{name}").to(like.dtype, copy=True).unsqueeze(0)
+                        for name in self.homeostatic}
+
+    def forward(self, current: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """One net step: ``substeps`` steps of the model; (spike counts, new state)."""
+        units = as_units(current)
+        if state is None:
+            state = self.init_state(units.shape[0], units)
+        drive = {self.model.input.variable: self.constants["input_offset"] + self.constants["input_scale"] * units}
+        count = 0.0
+        for _ in range(self.substeps):
+            spikes, new = self.step({**self.constants, **state, **drive}, self.dt / self.substeps, self._spike)
+            count = count + spikes
+            state = {name: new[name] for name in self.per_sample} | {
+                name: self._homeostatic(new[name], state[name]) for name in self.homeostatic}
+        if self.training:
+            with torch.no_grad():
+                for name in self.homeostatic:
+                    getattr(self, f"h_{name}").copy_(state[name].squeeze(0))
+        return from_units(count, current.shape), state
+
+    def membrane(self, state: dict) -> torch.Tensor:
+        """The membrane in threshold units, 0 at rest and 1 at the threshold:
+        1 + distance / |distance at rest|."""
+        return 1 + self.step.distance({**self.constants, **state}) / self.distance_scale
+
+    def _spike(self, distance: torch.Tensor) -> torch.Tensor:
+        return self.spike_grad(distance / self.distance_scale)
+
+    def _homeostatic(self, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        """The batch mean of the per-sample updates (1, n), detached; frozen in eval mode."""
+        if not self.training:
+            return old
+        new = torch.as_tensor(new).detach()
+        return new.mean(0, keepdim=True) if new.dim() == 2 else new.expand_as(old)
+
+    def unit_thresholds(self) -> torch.Tensor | None:
+        """The variable read as the threshold (``homeostasis.reads``, SI units), else None."""
+        return self._read("threshold")
+
+    def unit_gains(self) -> torch.Tensor | None:
+        """The variable read as the gain, else None."""
+        return self._read("gain")
+
+    def _read(self, what: str) -> torch.Tensor | None:
+        homeostasis = self.model.homeostasis
+        return getattr(self, f"h_{homeostasis.variable}") if homeostasis.reads == what else None
+
+    def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
+        """The adapted per-neuron tensors: the homeostatic variables' buffers."""
+        return tuple(getattr(self, f"h_{name}") for name in self.homeostatic)
+
+    def extra_repr(self) -> str:
+        return (f"{self.n}, model={self.model.name} ({self.model.content_hash()}), dt={self.dt}, "
+                f"substeps={self.substeps}, homeostatic={', '.join(self.homeostatic)}")
