@@ -290,6 +290,7 @@ def report(
 
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "studies.json"  # the committed full-budget results
+FIRST_CATALOGUE = CATALOGUE.with_name("studies-v1.md")  # the v1 catalogue's record (its store is elsewhere)
 
 
 def committed_catalogue() -> list:
@@ -478,6 +479,8 @@ def study_table_command(
         export_study_plots,
         latest_results,
         previous_results,
+        read_record,
+        record_rows,
         study_table,
         with_findings,
         write_snapshot,
@@ -501,7 +504,8 @@ def study_table_command(
             raise UserError(f"--summary {summary}: {error}") from None
     if plots is not None:
         export_study_plots(results, plots)
-    changes = change_rows(results, previous_results(all_results(store(ctx), "full"), results))
+    previous = previous_results(all_results(store(ctx), "full"), results)
+    changes = change_rows(results, previous) + record_rows(results, previous, read_record(FIRST_CATALOGUE))
     text = study_table(results, plots, changes)
     if summary is not None:
         with atomic_output(summary) as tmp:

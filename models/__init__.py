@@ -108,8 +108,9 @@ def get(name: str) -> ModelSpec:
 
 
 def as_model_file(name: str) -> dict:
-    """Built-in model ``name`` as a model file's content; UserError for one a model file cannot
-    express yet (rate neurons have no threshold; synapses and populations have no place in it)."""
+    """Built-in model ``name`` as a model file's content (named ``<name>-file``); UserError for one a
+    model file cannot express yet (rate neurons have no threshold; synapses and populations have
+    no place in it)."""
     spec = get(name)
     if spec.model_file is None:
         writable = ", ".join(n for n, s in MODELS.items() if s.model_file is not None)

@@ -112,7 +112,7 @@ def model_file(params: AdaptiveThresholdParams | None = None) -> dict:
     theta its homeostasis."""
     p = params or AdaptiveThresholdParams()
     return {
-        "name": "lif-adaptive-threshold", "source": SOURCE, "method": "euler",
+        "name": "lif-adaptive-threshold-file", "source": SOURCE, "method": "euler",
         "equations": "I : volt\n" + EQUATIONS.lstrip(), "threshold": THRESHOLD, "reset": RESET,
         "parameters": file_parameters(p), "initial": {"v": {"value": p.v_rest, "unit": "mV"}},
         "input": {"kind": "current", "variable": "I", "unit": "mV", "low": 0.0, "high": 2 * (p.v_thresh - p.v_rest)},

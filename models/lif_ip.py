@@ -202,14 +202,16 @@ SOURCE = ("Triesch 2005, ICANN LNCS 3696:65-70; Stemmler & Koch 1999, Nat. Neuro
 def model_file(params: LifIPParams | None = None) -> dict:
     """lif-ip as a model file's content (``bridge.core.model_file.ModelFile``), from the equations
     above: the per-neuron rule parameters become parameters, the initial state that of
-    :func:`lif_ip_initial_state`, the input I itself (range -1 .. 1: offset 0, scale 1)."""
+    :func:`lif_ip_initial_state`, the input I itself (range -1 .. 1: offset 0, scale 1), the rate
+    trace r its sensor; named ``lif-ip-file`` (a file takes no built-in's name)."""
     p = params or LifIPParams()
     lines = [line for line in EQUATIONS.strip().splitlines() if "(constant)" not in line]
     return {
-        "name": "lif-ip", "source": SOURCE, "method": "euler", "equations": "\n".join(["I : 1", *lines]) + "\n",
+        "name": "lif-ip-file", "source": SOURCE, "method": "euler", "equations": "\n".join(["I : 1", *lines]) + "\n",
         "threshold": THRESHOLD, "reset": RESET, "parameters": file_parameters(p, exclude=("theta0", "gain0")),
         "initial": {"v": {"value": p.v_rest}, "theta": {"value": p.theta0}, "gain": {"value": p.gain0},
                     "m": {"value": p.r_target, "unit": "Hz"}, "s2": {"value": p.var_target, "unit": "Hz**2"}},
         "input": {"kind": "current", "variable": "I", "unit": "1", "low": -1.0, "high": 1.0},
-        "homeostasis": {"state": ["theta", "gain", "m", "s2"], "reads": "threshold", "variable": "theta"},
+        "homeostasis": {"state": ["theta", "gain", "m", "s2"], "reads": "threshold", "variable": "theta",
+                        "sensors": ["r"]},
     }

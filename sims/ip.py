@@ -38,7 +38,7 @@ from pydantic import (
 from bridge.core.config import Config
 from bridge.core.errors import UserError
 from bridge.core.model_file import CheckedModel, checked, read_model_file
-from models import ModelSpec, get, lif_ip, rate_ip
+from models import MODELS, ModelSpec, get, lif_ip, rate_ip
 from models.params import describe
 from sims.model_neuron import FileNeuron
 
@@ -97,12 +97,12 @@ class IPRunConfig(Config):
 
     def to_dict(self) -> dict:
         """As stored: a model file by its name and the content hash of the model as simulated
-        (``model_file``, ``model_params`` applied), not its path, so that a changed file is a new
+        (``model_hash``, ``model_params`` applied), not its path, so that a changed file is a new
         run and a moved one is not."""
         stored = super().to_dict()
         if is_model_file(self.model):
             model = file_model(self.model, self.model_params)
-            stored |= {"model": model.model.name, "model_file": model.model.content_hash()}
+            stored |= {"model": model.model.name, "model_hash": model.model.content_hash()}
         return stored
 
 
@@ -193,8 +193,11 @@ def is_model_file(model: str) -> bool:
 
 
 def file_model(path: str, text: str) -> CheckedModel:
-    """The model file at ``path``, checked, with the JSON object ``text`` of parameter values applied."""
+    """The model file at ``path``, checked, with the JSON object ``text`` of parameter values applied;
+    a file that takes a built-in model's name is refused (its rule would take the built-in's)."""
     model = read_model_file(Path(path))
+    if model.name in MODELS:
+        raise UserError(f"model file {path}: name {model.name!r} is a built-in model's; give the file its own")
     return checked(model.with_values(json_object(text, "model_params")))
 
 

@@ -27,15 +27,18 @@ import ast
 import json
 
 from bridge.core.errors import UserError
+from bridge.core.generated_step import statements
 from bridge.core.model_file import CheckedModel
 
 SUBEXPRESSION = "{variable} = input_offset + input_scale * x : {unit}\n"
 
 
 def _unit_text(equations, name: str) -> str:
+    """The unit of variable ``name`` as Brian2 equations spell it ("1" when dimensionless)."""
     from brian2 import get_unit
 
-    return repr(get_unit(equations[name].dim))
+    dimensions = equations[name].dim
+    return "1" if dimensions.is_dimensionless else repr(get_unit(dimensions))
 
 
 class FileNeuron:
@@ -109,8 +112,7 @@ class FileNeuron:
 
 def reset_without(reset: str, names: tuple[str, ...]) -> str:
     """The reset statements that set none of ``names`` (``;`` or newline separated)."""
-    statements = [part.strip() for line in reset.splitlines() for part in line.split(";") if part.strip()]
-    return "\n".join(s for s in statements if _target(s) not in names)
+    return "\n".join(s for s in statements(reset).splitlines() if _target(s) not in names)
 
 
 def _target(statement: str) -> str | None:

@@ -45,7 +45,7 @@ def test_the_example_goes_from_its_file_to_a_fitted_rule_and_trained_nets(adex_s
     (run,) = (adex_store / "sims" / "homeostasis-sweep").glob("*.h5")
     model = load_model(EXAMPLE).model.with_values({"r_target": 40})
     with h5py.File(run) as h5:
-        assert json.loads(h5.attrs["config"])["model_file"] == model.content_hash()
+        assert json.loads(h5.attrs["config"])["model_hash"] == model.content_hash()
         assert h5["model"].attrs["model_hash"] == model.content_hash()
         rates = h5["final/output_mean"][()]
     assert np.all(np.abs(rates - 40) < 10), rates  # the homeostasis brought every condition near its target
@@ -72,7 +72,7 @@ def test_a_changed_model_file_is_a_new_sim_and_a_moved_one_is_not(tmp_path):
         return configure("homeostasis-sweep", [f"model={path}"], "numpy")[2]
 
     assert stored(moved) == stored(EXAMPLE)
-    assert stored(changed)["model_file"] != stored(EXAMPLE)["model_file"]
+    assert stored(changed)["model_hash"] != stored(EXAMPLE)["model_hash"]
     assert stored(EXAMPLE)["model"] == "adex-threshold" and str(EXAMPLE) not in json.dumps(stored(EXAMPLE))
 
 
@@ -110,6 +110,8 @@ def _layer_trajectory(model, current: float, steps: int, batch: int):
         count += spikes
         v.append(state["v"][:, 0].numpy().copy())
         theta.append(float(state["theta"][0, 0]))
+    assert torch.equal(layer.s_r, state["r"].mean(0)) and torch.equal(layer.h_theta, state["theta"][0])
+    assert torch.equal(layer.init_state(batch, drive)["r"], state["r"])  # the next sample starts at the sensor's mean
     return np.stack(v, 1), np.asarray(theta), count[:, 0].numpy()
 
 
@@ -138,12 +140,14 @@ def test_a_model_added_to_the_store_is_simulated_by_its_name(tmp_path, capsys):
     assert main(["--results", results, "sim", "homeostasis-sweep", *sets, "--json"]) == 0
     (run,) = (tmp_path / "sims" / "homeostasis-sweep").glob("*.h5")
     with h5py.File(run) as h5:
-        assert json.loads(h5.attrs["config"])["model_file"] == load_model(EXAMPLE).model.content_hash()
+        assert json.loads(h5.attrs["config"])["model_hash"] == load_model(EXAMPLE).model.content_hash()
     builtin = tmp_path / "lif-ip.toml"
     builtin.write_text(EXAMPLE.read_text().replace('name = "adex-threshold"', 'name = "lif-ip"'))
     capsys.readouterr()
     assert main(["--results", results, "models", "add", str(builtin)]) == 2
     assert "built-in model's name" in capsys.readouterr().err
+    assert main(["--results", results, "sim", "homeostasis-sweep", "--set", f"model={builtin}"]) == 2
+    assert "is a built-in model's" in capsys.readouterr().err
 
 
 def test_a_model_files_rule_runs_the_spiking_studies_fitted_arms_only(adex_store):

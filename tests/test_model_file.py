@@ -66,3 +66,23 @@ def test_a_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
     assert main(["models", "check", str(broken)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not UTF-8 text" in err
+
+
+FURTHER = {
+    "a reserved name": ('g_L = { value = 30', 'sigma = { value = 1, unit = "1" }\ng_L = { value = 30', "reserved"),
+    "a homeostatic variable that never changes": ('I : amp\n"""', 'I : amp\nphi : volt\n"""', "never changes"),
+    "a sensor that is also homeostatic": ('sensors = ["r"]', 'sensors = ["theta"]', "one or the other"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(FURTHER))
+def test_the_roles_of_a_files_variables_are_checked(tmp_path, capsys, mistake):
+    old, new, field = FURTHER[mistake]
+    text = _edited(EXAMPLE.read_text(), old, new)
+    if mistake == "a homeostatic variable that never changes":
+        text = _edited(text, 'state = ["theta"]', 'state = ["theta", "phi"]')
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text)
+    assert main(["models", "check", str(broken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and field in err, err

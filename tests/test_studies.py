@@ -440,3 +440,20 @@ def test_the_changes_since_the_last_catalogue_name_each_tests_verdicts_and_why(t
     older = before.model_copy(update={"finished": "0000"})
     assert previous_results([stored, older, before, now], [now]) == {("shaw-information", "cpu"): before}  # newest
     assert previous_results([now], [now]) == {}  # the same declaration is no earlier catalogue
+
+
+def test_a_study_with_no_earlier_result_in_the_store_is_set_beside_the_first_catalogues_record():
+    """docs/studies-v1.md (the v1 catalogue, whose store is elsewhere) read into typed rows; the
+    committed full-budget results beside it: each test's verdict then and now, and why."""
+    from bridge.cli import CATALOGUE, FIRST_CATALOGUE
+    from bridge.experiments.studies import read_record, read_snapshot, record_rows
+
+    recorded = read_record(FIRST_CATALOGUE)
+    full = [r for r in recorded if r.budget == "full"]
+    assert len(full) == 94 and {r.n for r in full} == {0, 5}  # every full-budget row (0: no seed with values)
+    assert {r.verdict for r in recorded} <= {"reproduced", "refuted", "inconclusive"}
+    rows = record_rows(read_snapshot(CATALOGUE), {}, recorded)
+    oja = [row for row in rows if row[0] == "oja-bad-init"]
+    assert oja and all(row[4] in ("reproduced", "refuted", "inconclusive") for row in oja)
+    assert all(row[6].startswith("5 -> 10 seeds; learning rate chosen on test -> validation") for row in oja)
+    assert record_rows(read_snapshot(CATALOGUE), {("oja-bad-init", "cpu"): None}, recorded) != rows  # in the store

@@ -14,8 +14,8 @@ by construction:
     reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- where(spiked, x + e, x)
                (``-=``, ``*=`` alike), the spikes detached as snntorch detaches its reset
     refractory Brian2's own statement ``not_refractory = timestep(t - lastspike, dt) >= timestep(T, dt)``
-               with t - lastspike kept per neuron as the hidden state ``_since`` (seconds since the
-               last spike: dt after a spike, one dt more each step after), the equations flagged
+               with timestep(t - lastspike, dt) kept per neuron as the hidden state ``_since`` (whole
+               steps since the last spike: 1 after a spike, one more each step after), the equations flagged
                ``(unless refractory)`` held by Brian2's ``int(not_refractory)`` factor, and a spike
                only where ``not_refractory`` (Brian2's ``(cond) and not_refractory``)
 
@@ -44,11 +44,11 @@ FUNCTIONS: dict[str, Callable] = {
     "sign": torch.sign, "where": torch.where,
     "_inclusive": lambda d: torch.nextafter(d, torch.full_like(d, math.inf)),  # d >= 0 exactly where this is > 0
     "exprel": lambda x: torch.where(x == 0, torch.ones_like(x), torch.expm1(x) / x),
-    "int": lambda x: torch.as_tensor(x).to(torch.get_default_dtype()),  # Brian2's int(not_refractory)
+    "int": lambda x: torch.trunc(torch.as_tensor(x).to(torch.get_default_dtype())),  # Brian2's int(): truncates
     "timestep": lambda x, dt: torch.floor(torch.as_tensor((x + 1e-3 * dt) / dt)),  # Brian2's timestep()
 }
-SINCE = "_since"  # seconds since the last spike, a refractory model's hidden state
-NEVER_SPIKED = 1e4  # seconds: Brian2's lastspike starts at -1e4 s
+SINCE = "_since"  # time steps since the last spike, a refractory model's hidden state (whole numbers)
+NEVER_SPIKED = 1e8  # steps: Brian2's lastspike starts 1e4 s back
 REFRACTORY_LINE = "not_refractory = timestep(t - lastspike, dt)"
 AUGMENTED = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}
 COMPARISONS = {ast.Gt: 1, ast.GtE: 1, ast.Lt: -1, ast.LtE: -1}
@@ -81,7 +81,7 @@ class GeneratedStep:
             spikes = spike_fn(self.distance(scope))
             if self.refractory:
                 spikes = spikes * FUNCTIONS["int"](scope["not_refractory"]).to(spikes.dtype)
-                scope[SINCE] = torch.where(spikes.detach() > 0, 0.0, scope[SINCE]) + dt
+                scope[SINCE] = torch.where(spikes.detach() > 0, 0.0, scope[SINCE]) + 1
             if self.reset_code is not None:
                 scope["_spiked"] = spikes.detach()
                 exec(_compiled(self.reset_code), {"__builtins__": {}}, scope)  # noqa: S102
@@ -113,7 +113,7 @@ def _distance(condition: str) -> str:
     return f"_inclusive({distance})" if isinstance(tree.ops[0], ast.GtE | ast.LtE) else distance
 
 
-def _statements(code: str) -> str:
+def statements(code: str) -> str:
     """Brian2's statements, one per line (``;`` separates them too), unindented."""
     return "\n".join(part.strip() for line in code.splitlines() for part in line.split(";") if part.strip())
 
@@ -121,7 +121,7 @@ def _statements(code: str) -> str:
 def _reset_statements(reset: str) -> tuple[str, tuple[str, ...]]:
     """The reset as statements applied where ``_spiked`` (module docstring), and the variables it sets."""
     lines, targets = [], []
-    for statement in ast.parse(_statements(reset)).body:
+    for statement in ast.parse(statements(reset)).body:
         plain = isinstance(statement, ast.Assign) and len(statement.targets) == 1
         target = statement.targets[0] if plain else getattr(statement, "target", None)
         if not isinstance(target, ast.Name) or not (plain or type(getattr(statement, "op", None)) in AUGMENTED):
@@ -138,12 +138,12 @@ def _constants(codes: list[str], known: set[str]) -> dict[str, float]:
     """The units the code names (``mV``, ``ms``, ...) and Brian2's constants (``pi``, ``e``) as SI floats."""
     import brian2  # heavy: only when a step is generated
 
-    nodes = [node for code in codes for node in ast.walk(ast.parse(_statements(code))) if isinstance(node, ast.Name)]
+    nodes = [node for code in codes for node in ast.walk(ast.parse(statements(code))) if isinstance(node, ast.Name)]
     names = {node.id for node in nodes} - {node.id for node in nodes if isinstance(node.ctx, ast.Store)}
     constants = {}
     for name in sorted(names - known - set(FUNCTIONS) - {"dt", "_spiked"}):
         unit = getattr(brian2, name, None)
-        if not isinstance(unit, brian2.Quantity | float) or isinstance(unit, bool):  # a unit, or pi, e, inf
+        if not isinstance(unit, brian2.Quantity | float):  # a unit, or pi, e, inf
             raise UserError(f"the model's code names {name!r}: not a variable, parameter, unit, constant or "
                             "known function")
         constants[name] = float(unit)
@@ -185,7 +185,7 @@ def generate_step(equations: str, threshold: str | None, reset: str | None, meth
     codes = [update_code, *(c for c in (threshold_code, reset_code) if c)]
     constants = _constants(codes, known)
     state = tuple(dict.fromkeys(integrated + reset_targets + ((SINCE,) if refractory else ())))
-    return GeneratedStep(_statements(update_code), threshold_code, reset_code, state, constants, bool(refractory))
+    return GeneratedStep(statements(update_code), threshold_code, reset_code, state, constants, bool(refractory))
 
 
 def _refractory_clock(code: str) -> str:
@@ -193,7 +193,7 @@ def _refractory_clock(code: str) -> str:
     if REFRACTORY_LINE not in code:
         raise UserError("Brian2's refractoriness statement is not the one the generator knows; "
                         "declare the model without refractory")
-    return code.replace(REFRACTORY_LINE, f"not_refractory = timestep({SINCE}, dt)")
+    return code.replace(REFRACTORY_LINE, f"not_refractory = {SINCE}")
 
 
 def _code_only(group) -> None:

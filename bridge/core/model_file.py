@@ -26,11 +26,12 @@ A model file is TOML (schema: :class:`ModelFile`; an example: ``docs/adex-thresh
     state = ["theta"]     # the variables that adapt
     reads = "threshold"   # gain | bias | threshold of y = f(gain x + bias)
     variable = "theta"
+    sensors = ["r"]       # optional: per-sample variables the homeostasis reads (a rate trace)
 
 A mistake is one :class:`~bridge.core.errors.UserError` line naming the field: an unknown unit,
 a unit the equations do not accept (Brian2's own check), an unknown variable, no homeostatic
-variable, a threshold that never fires on the declared input range (a short run of the
-generated step at the range's top).
+variable, one that never changes, a name the bridge reserves (``RESERVED``), a threshold that
+never fires on the declared input range (a short run of the generated step at the range's top).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from bridge.core.errors import UserError
 from bridge.core.generated_step import GeneratedStep, generate_step, si_values
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9-]*"  # a model's name: lower case, digits and dashes
+# names the bridge gives its own meaning: the sweep's input process and range, the step's own
+RESERVED = ("x", "mu", "sigma", "tau_in", "input_offset", "input_scale", "dt", "t", "_since", "_spiked")
 FIRING_CHECK_SECONDS = 1.0  # simulated at the top of the input range: the threshold must be crossed
 
 
@@ -83,13 +86,16 @@ class InputSpec(BaseModel):
 
 class Homeostasis(BaseModel):
     """Which variables adapt (``state``) and how the bridge reads the neuron as y = f(gain x + bias):
-    ``variable`` taken as its gain, bias or threshold (``reads``)."""
+    ``variable`` taken as its gain, bias or threshold (``reads``). ``sensors``: the per-sample
+    variables the homeostasis reads (a rate trace), which a network layer starts each sample from
+    their running mean instead of from rest, as the neuron's own life would (``GeneratedLeaky``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     state: Annotated[tuple[str, ...], Field(min_length=1)]
     reads: Literal["gain", "bias", "threshold"]
     variable: str
+    sensors: tuple[str, ...] = ()  # per-sample variables a network layer carries over between samples
 
 
 class ModelFile(BaseModel):
@@ -134,6 +140,9 @@ class ModelFile(BaseModel):
         if unknown:
             raise UserError(f"model {self.name}: unknown parameter(s) {', '.join(unknown)}; "
                             f"valid: {', '.join(sorted(self.parameters))}")
+        for name, value in overrides.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise UserError(f"model {self.name}: parameter {name} must be a number, got {value!r}")
         parameters = {name: p.model_copy(update={"value": float(overrides[name])}) if name in overrides else p
                       for name, p in self.parameters.items()}
         return self.model_copy(update={"parameters": parameters})
@@ -203,14 +212,34 @@ def check_model(model: ModelFile) -> CheckedModel:
                             f"{get_dimensions(unit) or 'no unit'}")
     for field, variables in (("homeostasis.state", model.homeostasis.state),
                              ("homeostasis.variable", (model.homeostasis.variable,)),
+                             ("homeostasis.sensors", model.homeostasis.sensors),
                              ("initial", tuple(model.initial))):
         unknown = [v for v in variables if v not in names]
         if unknown:
             raise UserError(f"{field}: {', '.join(unknown)} not a variable of the equations")
+    _check_roles(model, step, names)
     if _spikes_at(step, model, model.input.high * float(input_unit)) == 0:
         raise UserError(f"threshold {model.threshold!r} never fires on the declared input range (none in "
                         f"{FIRING_CHECK_SECONDS:g} s at input.high = {model.input.high} {model.input.unit})")
     return CheckedModel(model=model, step=step)
+
+
+def _check_roles(model: ModelFile, step: GeneratedStep, names: set[str]) -> None:
+    """No name the bridge reserves; homeostatic variables and sensors that the step integrates or
+    resets (so that they change), and no variable both."""
+    clashes = sorted((names | set(model.parameters)) & set(RESERVED))
+    if clashes:
+        raise UserError(f"equations/parameters: {', '.join(clashes)} reserved by the bridge (the sweep's input "
+                        f"and the step's own names: {', '.join(RESERVED)}); rename them")
+    homeostasis = model.homeostasis
+    for field, variables in (("homeostasis.state", homeostasis.state), ("homeostasis.sensors", homeostasis.sensors)):
+        still = [v for v in variables if v not in step.state]
+        if still:
+            raise UserError(f"{field}: {', '.join(still)} neither integrated nor reset: it never changes")
+    both = sorted(set(homeostasis.state) & set(homeostasis.sensors))
+    if both:
+        raise UserError(f"homeostasis.sensors: {', '.join(both)} also in homeostasis.state: a variable is one or "
+                        "the other")
 
 
 def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 1e-4) -> int:

@@ -20,8 +20,9 @@ an snntorch network from such a file with snntorch's own importer
   content hash) is in the node's metadata.
 - Not expressible, so refused: BatchNormTT (a different affine map at each time step), the
   lif-ip homeostatic LIF (``homeostatic``, ``ip``, ``fitted-online:``: its reset subtracts a
-  fixed step, v -> v - delta_v, while NIR's LIF resets to v_reset), CNNs (snntorch's importer
-  has no max-pooling node).
+  fixed step, v -> v - delta_v, while NIR's LIF resets to v_reset), a model file's neuron
+  (``fitted-online:`` of a model file's rule: its own generated Brian2 step), CNNs (snntorch's
+  importer has no max-pooling node).
 
 snntorch's importer asks for one threshold per layer, with reset at the spike step; :class:`NirNet`
 hands it the graph with thresholds of 1, then sets each Leaky's per-neuron threshold from the
@@ -47,7 +48,12 @@ from torch import nn
 from bridge.core.errors import UserError
 from bridge.core.store import Store, atomic_output
 from bridge.learning.data import DATASETS, load
-from bridge.learning.layers import AdaptiveThresholdLeaky, FittedHomeostasis, HomeostaticLeaky
+from bridge.learning.layers import (
+    AdaptiveThresholdLeaky,
+    FittedHomeostasis,
+    GeneratedLeaky,
+    HomeostaticLeaky,
+)
 from bridge.learning.nets import SpikingNet
 from bridge.learning.train import restore
 
@@ -70,6 +76,9 @@ def graph_problem(net: nn.Module) -> str | None:
             return ("the lif-ip homeostatic LIF resets by subtracting a fixed step (v -> v - delta_v) below a "
                     "per-neuron threshold, which NIR's LIF (reset to v_reset) cannot express; NIR export covers "
                     "norms none, fitted:<rule>[+affine] and adaptive-threshold")
+        if isinstance(neuron, GeneratedLeaky):
+            return (f"a model file's neuron ({neuron.model.name}) runs its own generated Brian2 step, which NIR's "
+                    "LIF cannot express; NIR export covers norms none, fitted:<rule>[+affine] and adaptive-threshold")
         if isinstance(neuron, AdaptiveThresholdLeaky) and neuron.params.v_reset != neuron.params.v_rest:
             return "adaptive threshold with v_reset != v_rest: snntorch's NIR importer resets to the leak potential"
         if isinstance(neuron, snn.Leaky) and neuron.reset_mechanism != "zero":

@@ -19,6 +19,7 @@ from bridge.experiments.metrics import (  # noqa: E402
     metric_value,
 )
 from bridge.experiments.statistics import paired_effect  # noqa: E402
+from bridge.fitting.runs import model_info, sweep_final  # noqa: E402
 from bridge.learning.train import HEALTH_STATS  # noqa: E402
 
 
@@ -157,12 +158,14 @@ def compare_plots(summary: dict, config) -> dict[str, bytes]:
 
 
 def sweep_plot(run) -> bytes:
-    """A homeostasis sweep: final gain x sigma against sigma, and bias + gain x mu against mu.
+    """A homeostasis sweep: final gain x sigma against sigma, and bias + gain x mu against mu, with
+    gain and bias as the fit reads them (``fitting.runs.sweep_final``: a LIF's bias is -theta, a
+    model file's are measured from its f-I curves).
 
     Both flat lines mean the mechanism normalises like BatchNorm (gain = c/sigma, bias = d - gain*mu).
     """
     mu, sigma = run.array("conditions/mu"), run.array("conditions/sigma")
-    gain, bias = run.array("final/gain"), run.array("final/bias")
+    gain, bias, _, _ = sweep_final(run, model_info(run).transfer)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for value in np.unique(mu):
         chosen = mu == value

@@ -19,8 +19,9 @@ the neuron's rheobase, as the built-in lif-ip's gain I - theta is, and a network
 it the same way: a rectifier of it in a rate net, the current of a LIF layer in a spiking one.
 Before adaptation gain = a0 and bias = b0 - onset. The time constants of gain and bias are both the relaxation time of
 the adapting variable's trace (``traces/state``): the response is read from that one variable.
-A condition whose curve cannot be fitted (a neuron silenced by its homeostasis) gets NaN and is
-left out of the fit like any unsettled condition.
+A condition whose curve responds at fewer than three test inputs (a neuron silenced by its
+homeostasis: any curve below onset fits it) or cannot be fitted gets NaN and is left out of the
+fit like any unsettled condition.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from bridge.fitting.transfer import fit_curve
 
 ONSET = {"lif": 1.0}  # the argument at which f starts to respond (others: 0)
+MIN_RESPONDING = 3  # test inputs with a response: fewer leave the curve's gain and bias undetermined
 
 
 class EffectiveGainBias(NamedTuple):
@@ -46,7 +48,8 @@ def effective_gain_bias(function: str, x: np.ndarray, before: np.ndarray, after:
     gains, biases = [], []
     for row_before, row_after, mu in zip(before, after, operating_points):
         reference = fit_curve(function, x, row_before, mu, amplitude_free=True)
-        if not (np.isfinite(reference.amplitude) and reference.amplitude > 0):
+        responding = min(np.count_nonzero(row_before), np.count_nonzero(row_after))
+        if responding < MIN_RESPONDING or not (np.isfinite(reference.amplitude) and reference.amplitude > 0):
             gains.append(np.nan)
             biases.append(np.nan)
             continue

@@ -33,7 +33,8 @@ Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`
 (:class:`AdaptiveThresholdLeaky`, Diehl & Cook 2015),
 ``fitted-online:<rule>`` (the faithful transplant of a fitted lif-ip rule: the Brian2 model's own
 rule and time constants in a :class:`HomeostaticLeaky`, one time step = ``spike_dt`` seconds;
-``HomeostaticLeaky.from_rule``), ``fitted:<rule>`` (the fitted rule's equilibrium
+``HomeostaticLeaky.from_rule``; of a rule fitted to a model file: the file's own neuron in a
+:class:`GeneratedLeaky`, its generated Brian2 step), ``fitted:<rule>`` (the fitted rule's equilibrium
 map as a :class:`FittedHomeostasis` normaliser of each neuron's synaptic current, gain =
 c sigma^-p and bias = d - s gain mu from running statistics, before a plain Leaky neuron:
 the rule's biological time constants of tens of milliseconds and 10 Hz target do not fit a

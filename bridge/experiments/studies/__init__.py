@@ -12,9 +12,10 @@
 
 from bridge.experiments.studies.catalogue import STUDIES, get_study
 from bridge.experiments.studies.cells import FITTED_NORMS, CellKey, StudyRun, cell_config, cell_keys
-from bridge.experiments.studies.changes import change_rows, previous_results
+from bridge.experiments.studies.changes import change_rows, previous_results, record_rows
 from bridge.experiments.studies.declaration import BUDGETS, Study, at_budget, criterion, describe
 from bridge.experiments.studies.engine import STUDY_KIND, plan, run_study
+from bridge.experiments.studies.record import read_record
 from bridge.experiments.studies.results import (
     StudyResult,
     all_results,
@@ -38,5 +39,5 @@ from bridge.experiments.studies.tables import (
 __all__ = ["BUDGETS", "FITTED_NORMS", "STUDIES", "STUDY_KIND", "TESTS_HEADERS", "CellKey", "Study", "StudyResult",
            "StudyRun", "all_results", "at_budget", "budget_text", "cell_config", "cell_keys", "cells_time",
            "change_rows", "claims_rows", "criterion", "describe", "export_study_plots", "findings", "get_study",
-           "latest_results", "plan", "plot_file", "previous_results", "read_snapshot", "run_study", "study_table",
-           "tests_rows", "with_findings", "write_snapshot"]
+           "latest_results", "plan", "plot_file", "previous_results", "read_record", "read_snapshot", "record_rows",
+           "run_study", "study_table", "tests_rows", "with_findings", "write_snapshot"]

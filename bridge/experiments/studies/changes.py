@@ -1,11 +1,14 @@
 """What changed since the last catalogue: every test of a study's newest full-budget result beside
 the same test in the study's previous full-budget result in the store (another declaration),
 verdict old -> new, with the reasons read from the two results: more seeds, the selection split,
-the training images, the grid (a new condition, arm or test), a dropped test."""
+the training images, the grid (a new condition, arm or test), a dropped test. A study with no
+earlier result in the store is set beside the first catalogue's record (``record``), whose
+budgets the record does not hold: those rows name what it does show (seeds, test-set choice)."""
 
 from __future__ import annotations
 
 from bridge.experiments.studies.judging import PairedTest
+from bridge.experiments.studies.record import RecordedTest
 from bridge.experiments.studies.results import FULL, StudyResult
 
 CHANGES_HEADERS = ["study", "claim (variant)", "condition", "test", "verdict before", "verdict now", "why it changed"]
@@ -64,3 +67,28 @@ def change_rows(current: list[StudyResult], previous: dict[tuple[str, str], Stud
         rows += [[now.name, t.variant, t.condition, f"{t.treatment} vs {t.baseline}", t.verdict, "not tested",
                   "dropped from the declaration"] for t in old.values()]
     return rows
+
+
+def record_rows(current: list[StudyResult], previous: dict[tuple[str, str], StudyResult],
+                recorded: list[RecordedTest]) -> list[list[str]]:
+    """One row per test of the current full-budget results that have no earlier result in the store
+    but do in the first catalogue's record (its full-budget tests), verdict then -> now."""
+    then = {(r.study, r.variant, r.condition, r.treatment, r.baseline): r for r in recorded if r.budget == FULL}
+    rows = []
+    for now in (r for r in current if r.budget == FULL and (r.name, r.device) not in previous):
+        if not any(key[0] == now.name for key in then):
+            continue
+        for test in now.tests:
+            earlier = then.get((now.name, *_key(test)))
+            rows.append([now.name, test.variant, test.condition, f"{test.treatment} vs {test.baseline}",
+                         earlier.verdict if earlier else "not tested", test.verdict, _record_reasons(test, earlier)])
+    return rows
+
+
+def _record_reasons(test: PairedTest, earlier: RecordedTest | None) -> str:
+    if earlier is None:
+        return "new condition, arm or test (first catalogue: docs/studies-v1.md)"
+    reasons = [f"{earlier.n} -> {test.n} seeds"] if test.n != earlier.n else []
+    if test.selected_on == "validation":
+        reasons.append("learning rate chosen on test -> validation")
+    return "; ".join(reasons + ["the v1 engine's tests and budget (docs/studies-v1.md)"])

@@ -12,7 +12,11 @@ c is the model's normalised input x of the sweep (``sims.model_neuron``):
 The homeostatic variables (``homeostasis.state``) are per-neuron buffers: each step they take
 the batch mean of their per-sample updates (so a batch moves them by its mean drive, as the
 built-in layers do), in training mode only; every other variable is per sample, passed as the
-explicit state ``dict`` (norse-style ``forward(current, state) -> (spikes, state)``). The
+explicit state ``dict`` (norse-style ``forward(current, state) -> (spikes, state)``). A sequence
+starts its per-sample variables at rest, but its sensors (``homeostasis.sensors``, e.g. a rate
+trace) at their running per-neuron mean (buffers ``s_<variable>``, the batch mean after each
+step in training mode), as lif-ip's layer starts its rate trace at the mean rate: a neuron's
+sensor does not return to rest between the samples of its life. The
 spikes of a net step are the count over its substeps; their surrogate gradient (snntorch's
 atan) is taken of the threshold distance divided by its size at rest, so that it is of unit
 scale whatever the model's units. Refused when built: a model whose net step is not a whole
@@ -46,13 +50,17 @@ class GeneratedLeaky(nn.Module):
         offset, scale = (float(q) for q in self.model.input_range())
         self.constants = {**si_values(self.model.namespace()), "input_offset": offset, "input_scale": scale}
         self.homeostatic = tuple(self.model.homeostasis.state)
+        self.sensors = tuple(self.model.homeostasis.sensors)
         self.per_sample = tuple(name for name in self.step.state if name not in self.homeostatic)
         initial = {**self.model.rest(), **self.step.hidden()}
         self.rest = {name: initial.get(name, 0.0) for name in self.step.state}
         for name in self.homeostatic:
             self.register_buffer(f"h_{name}", torch.full((n,), self.rest[name]))
-        at_rest = self.step.distance({**self.constants, **{k: torch.tensor(v) for k, v in self.rest.items()}})
-        self.distance_scale = abs(float(at_rest)) or 1.0
+        for name in self.sensors:
+            self.register_buffer(f"s_{name}", torch.full((n,), self.rest[name]))
+        at_rest = {**self.constants, **{k: torch.tensor(v) for k, v in self.rest.items()},
+                   self.model.input.variable: offset}
+        self.distance_scale = abs(float(self.step.distance(at_rest))) or 1.0
 
     @classmethod
     def from_rule(cls, rule: Any, n: int, dt: float = 1e-3) -> GeneratedLeaky:
@@ -68,9 +76,12 @@ class GeneratedLeaky(nn.Module):
         return cls(n, checked(ModelFile(**rule.model_file)), dt, substeps)
 
     def init_state(self, batch: int, like: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The per-sample variables at rest, and the homeostatic ones as the buffers hold them."""
+        """The per-sample variables at rest, the sensors at their running means, the homeostatic
+        variables as the buffers hold them."""
         state = {name: torch.full((batch, self.n), self.rest[name], dtype=like.dtype, device=like.device)
                  for name in self.per_sample}
+        state |= {name: getattr(self, f"s_{name}").to(like.dtype).expand(batch, self.n).clone()
+                  for name in self.sensors}
         return state | {name: getattr(self, f"h_{name}").to(like.dtype, copy=True).unsqueeze(0)
                         for name in self.homeostatic}
 
@@ -90,6 +101,8 @@ class GeneratedLeaky(nn.Module):
             with torch.no_grad():
                 for name in self.homeostatic:
                     getattr(self, f"h_{name}").copy_(state[name].squeeze(0))
+                for name in self.sensors:
+                    getattr(self, f"s_{name}").copy_(state[name].mean(0))
         return from_units(count, current.shape), state
 
     def membrane(self, state: dict) -> torch.Tensor:
