@@ -34,13 +34,13 @@ def budgets(full_width: int = 256, full_epochs: int = 10, full_train: int = FULL
     }
 
 
-def cpu_budget(what: str, uncut_hours: float, cut_hours: float) -> Cut:
+def cpu_budget(what: str, uncut_hours: float, cut_hours: float, scaled_from: str = "the uncut projection") -> Cut:
     """A study's CPU budget at full scale, declared before its runs: what is cut (never the
     claim's condition, never a seed), from the uncut grid's projected time on this machine."""
     return Cut(on=FULL_SCALE, before_runs=True, what=f"CPU budget: {what}",
                reason=f"the uncut grid is projected at {uncut_hours:g} h on this 2-core machine (bench/study_times.py, "
                       f"{FULL_SCALE.isoformat()}), over the 3 h a study may take here; cut, about {cut_hours:g} h "
-                      "(scaled from the uncut projection). The uncut grid waits for a session lent a GPU, as a "
+                      f"(scaled from {scaled_from}). The uncut grid waits for a session lent a GPU, as a "
                       "device budget declared before its runs")
 
 
