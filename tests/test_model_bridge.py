@@ -150,13 +150,21 @@ def test_a_model_added_to_the_store_is_simulated_by_its_name(tmp_path, capsys):
     assert "is a built-in model's" in capsys.readouterr().err
 
 
-def test_a_model_files_rule_runs_the_spiking_studies_fitted_arms_only(adex_store):
+def test_a_model_files_rule_runs_the_spiking_studies_fitted_arms_only(adex_store, capsys):
+    """snn-depth at smoke budget with the example's rule: its fitted arms run the file's neuron
+    (fitted-online: GeneratedLeaky); a rate study refuses the rule."""
     from bridge.experiments.studies import get_study
     from bridge.experiments.studies.engine import fits_study
 
     rule = load_rule("adex", Store(adex_store))
-    assert fits_study(rule, get_study("snn-online")) and fits_study(rule, get_study("snn-depth"))
-    assert not fits_study(rule, get_study("shaw-depth"))
+    assert fits_study(rule, get_study("snn-online")) and not fits_study(rule, get_study("shaw-depth"))
+    assert main(["--results", str(adex_store), "study", "run", "snn-depth", "--budget", "smoke", "--rule", "adex",
+                 "--workers", "1", "--quiet"]) == 0
+    assert "| snn-depth | smoke (protocol check, not a finding) | homeostasis beats none in deep SNNs | depth 6 | " \
+           "fitted-online - none |" in capsys.readouterr().out
+    refused = ["--results", str(adex_store), "study", "run", "shaw-depth", "--budget", "smoke", "--rule", "adex"]
+    assert main(refused) == 2
+    assert "or a spiking model file" not in capsys.readouterr().err
 
 
 def _hand_written_lif_ip(currents: torch.Tensor, steps: int, dt: float):
