@@ -72,6 +72,7 @@ FURTHER = {
     "a reserved name": ('g_L = { value = 30', 'sigma = { value = 1, unit = "1" }\ng_L = { value = 30', "reserved"),
     "a homeostatic variable that never changes": ('I : amp\n"""', 'I : amp\nphi : volt\n"""', "never changes"),
     "a sensor that is also homeostatic": ('sensors = ["r"]', 'sensors = ["theta"]', "one or the other"),
+    "a read variable that does not adapt": ('variable = "theta"', 'variable = "w"', "not in homeostasis.state"),
 }
 
 

@@ -232,6 +232,9 @@ def _check_roles(model: ModelFile, step: GeneratedStep, names: set[str]) -> None
         raise UserError(f"equations/parameters: {', '.join(clashes)} reserved by the bridge (the sweep's input "
                         f"and the step's own names: {', '.join(RESERVED)}); rename them")
     homeostasis = model.homeostasis
+    if homeostasis.variable not in homeostasis.state:
+        raise UserError(f"homeostasis.variable: {homeostasis.variable!r} is not in homeostasis.state: the bridge "
+                        "reads one of the variables that adapt")
     for field, variables in (("homeostasis.state", homeostasis.state), ("homeostasis.sensors", homeostasis.sensors)):
         still = [v for v in variables if v not in step.state]
         if still:
