@@ -60,6 +60,8 @@ def test_the_example_goes_from_its_file_to_a_fitted_rule_and_trained_nets(adex_s
                      "--set", "depth=2", "--set", "spike_dt=0.001", "--set", "time_steps=4"]) == 0, norm
     out = capsys.readouterr().out
     assert "fitted-online-adex" in out and "| ok |" in out
+    assert main(["--results", str(adex_store), "report", "-o", str(tmp_path / "report.html")]) == 0
+    assert f"sweep {run.stem}" in (tmp_path / "report.html").read_text()  # its sweep plot, gain and bias as fitted
 
 
 def test_a_changed_model_file_is_a_new_sim_and_a_moved_one_is_not(tmp_path):
