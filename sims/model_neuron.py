@@ -27,7 +27,7 @@ import ast
 import json
 
 from bridge.core.errors import UserError
-from bridge.core.generated_step import statements
+from bridge.core.generated_step import assigned_name, statements
 from bridge.core.model_file import CheckedModel
 
 SUBEXPRESSION = "{variable} = input_offset + input_scale * x : {unit}\n"
@@ -112,10 +112,4 @@ class FileNeuron:
 
 def reset_without(reset: str, names: tuple[str, ...]) -> str:
     """The reset statements that set none of ``names`` (``;`` or newline separated)."""
-    return "\n".join(s for s in statements(reset).splitlines() if _target(s) not in names)
-
-
-def _target(statement: str) -> str | None:
-    node = ast.parse(statement).body[0]
-    target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
-    return target.id if isinstance(target, ast.Name) else None
+    return "\n".join(s for s in statements(reset).splitlines() if assigned_name(ast.parse(s).body[0]) not in names)

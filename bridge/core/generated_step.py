@@ -78,7 +78,7 @@ class GeneratedStep:
         exec(_compiled(self.update_code), {"__builtins__": {}}, scope)  # noqa: S102 - Brian2's own statements
         spikes = None
         if self.threshold_code is not None:
-            spikes = spike_fn(self.distance(scope))
+            spikes = spike_fn(eval(_compiled(self.threshold_code, "eval"), {"__builtins__": {}}, scope))  # noqa: S307
             if self.refractory:
                 spikes = spikes * FUNCTIONS["int"](scope["not_refractory"]).to(spikes.dtype)
                 scope[SINCE] = torch.where(spikes.detach() > 0, 0.0, scope[SINCE]) + 1
@@ -118,15 +118,21 @@ def statements(code: str) -> str:
     return "\n".join(part.strip() for line in code.splitlines() for part in line.split(";") if part.strip())
 
 
+def assigned_name(statement: ast.stmt) -> str | None:
+    """The variable a one-target assignment (``x = e``, ``x += e``, ...) sets, else None."""
+    plain = isinstance(statement, ast.Assign) and len(statement.targets) == 1
+    target = statement.targets[0] if plain else getattr(statement, "target", None)
+    return target.id if isinstance(target, ast.Name) else None
+
+
 def _reset_statements(reset: str) -> tuple[str, tuple[str, ...]]:
     """The reset as statements applied where ``_spiked`` (module docstring), and the variables it sets."""
     lines, targets = [], []
     for statement in ast.parse(statements(reset)).body:
-        plain = isinstance(statement, ast.Assign) and len(statement.targets) == 1
-        target = statement.targets[0] if plain else getattr(statement, "target", None)
-        if not isinstance(target, ast.Name) or not (plain or type(getattr(statement, "op", None)) in AUGMENTED):
+        plain = isinstance(statement, ast.Assign)
+        if assigned_name(statement) is None or not (plain or type(getattr(statement, "op", None)) in AUGMENTED):
             raise UserError(f"reset {reset!r}: only x = ..., x += ..., x -= ... and x *= ... statements")
-        name, value = target.id, ast.unparse(statement.value)
+        name, value = assigned_name(statement), ast.unparse(statement.value)
         if not plain:
             value = f"{name} {AUGMENTED[type(statement.op)]} ({value})"
         lines.append(f"{name} = where(_spiked > 0, {value}, {name})")

@@ -47,9 +47,10 @@ def effective_gain_bias(function: str, x: np.ndarray, before: np.ndarray, after:
     the transfer ``function`` (module docstring)."""
     gains, biases = [], []
     for row_before, row_after, mu in zip(before, after, operating_points):
-        reference = fit_curve(function, x, row_before, mu, amplitude_free=True)
         responding = min(np.count_nonzero(row_before), np.count_nonzero(row_after))
-        if responding < MIN_RESPONDING or not (np.isfinite(reference.amplitude) and reference.amplitude > 0):
+        enough = responding >= MIN_RESPONDING
+        reference = fit_curve(function, x, row_before, mu, amplitude_free=True) if enough else None
+        if reference is None or not (np.isfinite(reference.amplitude) and reference.amplitude > 0):
             gains.append(np.nan)
             biases.append(np.nan)
             continue
