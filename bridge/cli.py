@@ -159,7 +159,8 @@ def models_file(name: str = typer.Argument(..., help="a built-in model (homeobri
     from bridge.core.model_file import ModelFile
     from models import as_model_file
 
-    text = tomli_w.dumps(ModelFile(**as_model_file(name)).model_dump(mode="json"), multiline_strings=True)
+    text = tomli_w.dumps(ModelFile(**as_model_file(name)).model_dump(mode="json", exclude_none=True),
+                         multiline_strings=True)
     if output is None:
         print(text, end="")
         return
@@ -190,9 +191,13 @@ def models_add(ctx: typer.Context,
 def _show_model(checked) -> None:
     model, step = checked.model, checked.step
     console.rule(f"{model.name} ({model.content_hash()})")
-    console.print(f"source: {model.source}\nstate: {', '.join(step.state)}; homeostasis: "
-                  f"{', '.join(model.homeostasis.state)} read as the {model.homeostasis.reads}", markup=False)
-    console.print(f"generated step ({model.method}):\n{step.update_code}\nspike where {step.threshold_code} > 0"
+    homeostasis = model.homeostasis
+    console.print(f"source: {model.source}\nstate: {', '.join(step.state)}; "
+                  f"homeostasis: {', '.join(homeostasis.state)} "
+                  f"({homeostasis.variable} read as the {homeostasis.reads})", markup=False)
+    emits = (f"spike where {step.threshold_code} > 0" if model.spiking
+             else f"output {model.output.variable} = {step.output_code} (read as {model.transfer})")
+    console.print(f"generated step ({model.method}):\n{step.update_code}\n{emits}"
                   + (f"\nreset:\n{step.reset_code}" if step.reset_code else ""), markup=False, highlight=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bridge.core.errors import UserError
@@ -21,6 +22,7 @@ from models import (
     ip_triesch,
     lif_ip,
     oja,
+    rate_ip,
     synaptic_scaling,
 )
 from models.params import describe
@@ -62,7 +64,8 @@ class ModelSpec:
 
 def _rate_ip(name: str, rule: RateIPRule, summary: str) -> ModelSpec:
     return ModelSpec(name, summary, rule.transfer, params_dataclass(rule),
-                     rule.brian2_equations(INPUT_PLACEHOLDER), rule.source, rule)
+                     rule.brian2_equations(INPUT_PLACEHOLDER), rule.source, rule,
+                     model_file=partial(rate_ip.model_file, name, rule))
 
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
@@ -109,13 +112,12 @@ def get(name: str) -> ModelSpec:
 
 def as_model_file(name: str) -> dict:
     """Built-in model ``name`` as a model file's content (named ``<name>-file``); UserError for one a
-    model file cannot express yet (rate neurons have no threshold; synapses and populations have
-    no place in it)."""
+    model file cannot express (synapses and populations of several groups have no place in it)."""
     spec = get(name)
     if spec.model_file is None:
         writable = ", ".join(n for n, s in MODELS.items() if s.model_file is not None)
-        raise UserError(f"model {name!r} has no model-file form yet (a model file holds one spiking neuron "
-                        f"group); these have: {writable}")
+        raise UserError(f"model {name!r} has no model-file form (a model file holds one neuron group, no "
+                        f"synapses); these have: {writable}")
     return spec.model_file()
 
 

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field, make_dataclass
 
 import torch
 
-from models.params import param
+from models.params import file_parameters, param
+
+SAMPLE_DT = 1e-3  # seconds: the step at which a rule's per-sample eta is its Brian2 eta * dt (sims.ip's dt)
+FILE_INPUT = "s"  # a model file's input variable (x is the bridge's own: bridge.core.model_file.RESERVED)
 
 TRANSFER_BRIAN2 = {
     "sigmoid": "1 / (1 + exp(-u))",
@@ -147,3 +150,24 @@ b : 1 (linked)
 u = a * x + b : 1
 y = {TRANSFER_BRIAN2[rule.transfer]} : 1
 """
+
+
+def model_file(name: str, rule: RateIPRule, params=None) -> dict:
+    """The rate IP model ``name`` as a model file's content (``bridge.core.model_file.ModelFile``),
+    named ``<name>-file``: the same equations with the input called ``s`` (range -1 .. 1: offset 0,
+    scale 1, so s is the sweep's x), eta and the targets as parameters (eta in Hz: the per-sample
+    rate over ``SAMPLE_DT``), a = 1 at rest, a and b its homeostasis, y its output."""
+    from brian2.utils.stringtools import word_substitute  # brian2 is heavy: only when a file is written
+
+    p = params or params_dataclass(rule)()
+    lines = [line for line in rule.brian2_equations("").strip().splitlines() if "(constant)" not in line]
+    equations = word_substitute("\n".join([f"{FILE_INPUT} : 1", *lines]), {"x": FILE_INPUT}) + "\n"
+    parameters = file_parameters(p) | {"eta": {"value": p.eta / SAMPLE_DT, "unit": "Hz",
+                                               "source": f"{p.eta:g} per sample at {SAMPLE_DT:g} s a sample"}}
+    return {
+        "name": f"{name}-file", "source": rule.source, "method": "euler", "equations": equations,
+        "output": {"variable": "y", "transfer": rule.transfer}, "parameters": parameters,
+        "initial": {"a": {"value": 1.0}},
+        "input": {"kind": "current", "variable": FILE_INPUT, "unit": "1", "low": -1.0, "high": 1.0},
+        "homeostasis": {"state": ["a", "b"], "reads": "gain", "variable": "a"},
+    }

@@ -130,6 +130,7 @@ class IPNeuron:
         self.spec, self.params, self.dt = spec, params, dt
         self.spiking = spec.transfer == "lif"
         self.input_var = "I" if self.spiking else "x"
+        self.output_var = None if self.spiking else "y"  # a rate neuron's output
         gain_var, bias_var = ("gain", "theta") if self.spiking else ("a", "b")
         self.traced = {"gain": gain_var, "bias": bias_var}
         self.linked = (gain_var, bias_var)
@@ -237,8 +238,8 @@ def simulate_ip(neuron: IPNeuron, mu: np.ndarray, sigma: np.ndarray, cfg: IPRunC
     if neuron.spiking:
         out_mon, fi_mon = SpikeMonitor(group), SpikeMonitor(fi)
     else:
-        out_mon = StateMonitor(group, "y", record=True)
-        fi_mon = StateMonitor(fi, "y", record=True, dt=max(cfg.dt, cfg.fi_duration / 10) * second)
+        out_mon = StateMonitor(group, neuron.output_var, record=True)
+        fi_mon = StateMonitor(fi, neuron.output_var, record=True, dt=max(cfg.dt, cfg.fi_duration / 10) * second)
     net = Network(group, fi, traces, out_mon, fi_mon)
     run = phase_runner(net, report, 2 * cfg.fi_duration + cfg.duration)
 
@@ -292,7 +293,7 @@ def _output_stats(neuron: IPNeuron, mon, n: int, cfg: IPRunConfig) -> tuple[np.n
     from brian2 import second  # brian2 is heavy: imported only to build or run a network
 
     if not neuron.spiking:
-        y = np.asarray(mon.y)
+        y = np.asarray(getattr(mon, neuron.output_var))
         return y.mean(1), y.var(1)
     start = cfg.fi_duration + cfg.duration - cfg.measure
     bins = start + RATE_BIN * np.arange(round(cfg.measure / RATE_BIN) + 1)
@@ -311,7 +312,7 @@ def _fi_response(neuron: IPNeuron, mon, n: int, m: int, cfg: IPRunConfig) -> tup
         i, t = np.asarray(mon.i), np.asarray(mon.t / second)
         counts = [np.bincount(i[sel], minlength=n * m) for sel in (t < split, t >= split)]
         return tuple(c.reshape(n, m) / cfg.fi_duration for c in counts)
-    y, t = np.asarray(mon.y), np.asarray(mon.t / second)
+    y, t = np.asarray(getattr(mon, neuron.output_var)), np.asarray(mon.t / second)
     return tuple(y[:, sel].mean(1).reshape(n, m) for sel in (t < split, t >= split))
 
 

@@ -18,6 +18,9 @@ variable (membrane, fast adaptation) runs as in the file. The variable the bridg
 (``homeostasis.variable``) is recorded as ``traces/state``; what it does to the response is
 measured from the f-I curves by the fit (``bridge.fitting.effective``).
 
+A rate neuron (an ``[output]``, no threshold) is driven the same way; its output variable is
+recorded as a built-in rate model's ``y`` is.
+
 Refused here, each as one line: a model driven by Poisson spikes (``input.kind = "poisson"``).
 """
 
@@ -42,9 +45,9 @@ def _unit_text(equations, name: str) -> str:
 
 
 class FileNeuron:
-    """How the IP engine drives a model file's neuron (the interface of ``sims.ip.IPNeuron``)."""
+    """How the IP engine drives a model file's neuron (the interface of ``sims.ip.IPNeuron``): a
+    spiking one (its spikes) or a rate one (its ``output`` variable)."""
 
-    spiking = True
     input_var = "x"
 
     def __init__(self, model: CheckedModel, dt: float):
@@ -52,6 +55,8 @@ class FileNeuron:
             raise UserError(f"model {model.model.name}: input.kind 'poisson' is not driven by the homeostasis "
                             "sweep yet; declare a current or rate input")
         self.model, self.dt = model.model, dt
+        self.spiking = self.model.spiking
+        self.output_var = None if self.spiking else self.model.output.variable
         self.traced = {"state": self.model.homeostasis.variable}
         self.linked = tuple(self.model.homeostasis.state)
 
@@ -69,7 +74,7 @@ class FileNeuron:
         from brian2 import NeuronGroup, second
 
         offset, scale = self.model.input_range()
-        group = NeuronGroup(n, equations, threshold=self.model.threshold, reset=reset or None,
+        group = NeuronGroup(n, equations, threshold=self.model.threshold or None, reset=reset or None,
                             refractory=self.model.refractory or False, method=self.model.method,
                             dt=self.dt * second, name=name,
                             namespace={**self.model.namespace(), "input_offset": offset, "input_scale": scale})
@@ -102,7 +107,7 @@ class FileNeuron:
         """The ``model`` group's attributes: the file itself and what the bridge reads."""
         model = self.model
         return {
-            "model": model.name, "transfer": "lif", "equations": model.equations.strip(),
+            "model": model.name, "transfer": model.transfer, "equations": model.equations.strip(),
             "params": json.dumps({k: p.value for k, p in model.parameters.items()}), "targets": "{}",
             "model_file": model.model_dump_json(), "model_hash": model.content_hash(),
             "reads": model.homeostasis.reads, "variable": model.homeostasis.variable,

@@ -1,5 +1,5 @@
-"""Model files (issue 26): a homeostatic neuron as Brian2 equations in TOML, checked before any
-simulation; every mistake is one line naming its field, exit 2, nothing written."""
+"""Model files (issue 26): a homeostatic neuron, spiking or rate, as Brian2 equations in TOML,
+checked before any simulation; every mistake is one line naming its field, exit 2, nothing written."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from bridge.cli import main
-from bridge.core.model_file import load_model
+from bridge.core.model_file import ModelFile, load_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "adex-threshold.toml"
 
@@ -48,11 +49,29 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("mistake", list(BROKEN))
+RATE_BROKEN = {  # edits of rate-ip-infomax's file (homeobridge models file rate-ip-infomax)
+    "neither a threshold nor an output": ('[output]\nvariable = "y"\ntransfer = "tanh"\n', "", "give one of the two"),
+    "a threshold and an output": ('threshold = ""', 'threshold = "y > 0.5"', "give one of the two"),
+    "an output the equations lack": ('variable = "y"', 'variable = "z"', "output.variable"),
+    "an unknown transfer": ('transfer = "tanh"', 'transfer = "lif"', "output.transfer"),
+    "a rate neuron with a reset": ('reset = ""', 'reset = "b = 0"', "reset / refractory"),
+    "an output that does not respond": ("y = tanh(u) : 1", "y = tanh(b) : 1", "does not respond"),
+}
+
+
+def _rate_file_text() -> str:
+    from models import as_model_file
+
+    model = ModelFile(**as_model_file("rate-ip-infomax"))
+    return tomli_w.dumps(model.model_dump(mode="json", exclude_none=True), multiline_strings=True)
+
+
+@pytest.mark.parametrize("mistake", [*BROKEN, *RATE_BROKEN])
 def test_a_broken_model_file_is_one_line_naming_the_field_and_nothing_is_written(tmp_path, capsys, mistake):
-    old, new, field = BROKEN[mistake]
+    old, new, field = BROKEN.get(mistake) or RATE_BROKEN[mistake]
+    base = EXAMPLE.read_text() if mistake in BROKEN else _rate_file_text()
     broken = tmp_path / "broken.toml"
-    broken.write_text(_edited(EXAMPLE.read_text(), old, new))
+    broken.write_text(_edited(base, old, new))
     results = tmp_path / "results"
     assert main(["--results", str(results), "models", "add", str(broken)]) == 2
     err = capsys.readouterr().err.strip()
@@ -73,6 +92,8 @@ FURTHER = {
     "a homeostatic variable that never changes": ('I : amp\n"""', 'I : amp\nphi : volt\n"""', "never changes"),
     "a sensor that is also homeostatic": ('sensors = ["r"]', 'sensors = ["theta"]', "one or the other"),
     "a read variable that does not adapt": ('variable = "theta"', 'variable = "w"', "not in homeostasis.state"),
+    "a spiking neuron with a rate output too": ("[input]", '[output]\nvariable = "v"\ntransfer = "tanh"\n\n[input]',
+                                                "give one of the two"),
 }
 
 

@@ -138,7 +138,7 @@ def test_norm_names_come_apart_into_family_rule_and_affine():
 
 @pytest.mark.parametrize("neuron, norm", [
     ("rate", "group"), ("rate", "ip"), ("rate", "ip-bogus"), ("rate", "ip-triesch+affine+affine"), ("rate", "fitted:"),
-    ("rate", "fitted:+affine"), ("rate", "fitted-online:hand"), ("rate", "bn+affine"), ("rate", "homeostatic"),
+    ("rate", "fitted:+affine"), ("rate", "fitted-online:hand+affine"), ("rate", "bn+affine"), ("rate", "homeostatic"),
     ("spiking", "ln"), ("spiking", "ip-triesch"), ("spiking", "fitted-online:hand+affine"), ("spiking", "oja"),
     ("spiking", "homeostatic+affine"), ("spiking", "fitted-online:"), ("spiking", ""),
 ])

@@ -13,6 +13,9 @@ by construction:
                surrogate's gradient in training (snntorch's); Brian2's order: update, threshold, reset
     reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- where(spiked, x + e, x)
                (``-=``, ``*=`` alike), the spikes detached as snntorch detaches its reset
+    output     a rate neuron's output variable (no threshold) as Brian2's expression of it with its
+               subexpressions substituted, e.g. ``tanh(a*s + b)``, evaluated on the state before the
+               update (where Brian2's monitors read it, at the start of a step)
     refractory Brian2's own statement ``not_refractory = timestep(t - lastspike, dt) >= timestep(T, dt)``
                with timestep(t - lastspike, dt) kept per neuron as the hidden state ``_since`` (whole
                steps since the last spike: 1 after a spike, one more each step after), the equations flagged
@@ -65,6 +68,12 @@ class GeneratedStep:
     state: tuple[str, ...]
     constants: Mapping[str, float]  # units named in the code, as SI floats
     refractory: bool = False  # the state holds _since; spikes need not_refractory
+    output_code: str | None = None  # a rate neuron's output expression
+
+    def output(self, values: dict[str, torch.Tensor | float]) -> torch.Tensor:
+        """A rate neuron's output at ``values`` (state, parameters and inputs by name)."""
+        scope = {**self.constants, **FUNCTIONS, **values}
+        return eval(_compiled(self.output_code, "eval"), {"__builtins__": {}}, scope)  # noqa: S307
 
     def hidden(self) -> dict[str, float]:
         """The initial values of the state the step adds to the model's own (``_since``)."""
@@ -157,12 +166,13 @@ def _constants(codes: list[str], known: set[str]) -> dict[str, float]:
 
 
 def generate_step(equations: str, threshold: str | None, reset: str | None, method: str,
-                  namespace: Mapping[str, object], refractory: str | None = None) -> GeneratedStep:
+                  namespace: Mapping[str, object], refractory: str | None = None,
+                  output: str | None = None) -> GeneratedStep:
     """The torch step of a Brian2 model: its equations (Brian2 syntax, with units), threshold
-    condition, reset statements, integration method and refractory period (a Brian2 expression
-    such as ``2*ms``); ``namespace`` its parameters (Brian2 quantities), checked by Brian2 with
-    the equations' units. A Brian2 error (a unit that does not match, an unknown name, a method
-    that does not apply) is a UserError naming it."""
+    condition, reset statements, integration method, refractory period (a Brian2 expression
+    such as ``2*ms``) and a rate neuron's ``output`` variable; ``namespace`` its parameters
+    (Brian2 quantities), checked by Brian2 with the equations' units. A Brian2 error (a unit
+    that does not match, an unknown name, a method that does not apply) is a UserError naming it."""
     from brian2 import NeuronGroup, prefs
 
     prefs.codegen.target = "numpy"
@@ -188,10 +198,20 @@ def generate_step(equations: str, threshold: str | None, reset: str | None, meth
     known = set(group.variables) | set(namespace) | ({SINCE} if refractory else set())
     threshold_code = _distance(threshold) if threshold else None
     update_code = _refractory_clock(updater.abstract_code) if refractory else updater.abstract_code
-    codes = [update_code, *(c for c in (threshold_code, reset_code) if c)]
+    output_code = _output_expression(group, output) if output else None
+    codes = [update_code, *(c for c in (threshold_code, reset_code, output_code) if c)]
     constants = _constants(codes, known)
     state = tuple(dict.fromkeys(integrated + reset_targets + ((SINCE,) if refractory else ())))
-    return GeneratedStep(statements(update_code), threshold_code, reset_code, state, constants, bool(refractory))
+    return GeneratedStep(statements(update_code), threshold_code, reset_code, state, constants, bool(refractory),
+                         output_code)
+
+
+def _output_expression(group, output: str) -> str:
+    """The output variable as Brian2's expression of the state, its subexpressions substituted."""
+    if output not in group.variables:
+        raise UserError(f"output.variable: {output!r} is not a variable of the equations")
+    substituted = dict(group.equations.get_substituted_expressions(group.variables, include_subexpressions=True))
+    return substituted[output].code if output in substituted else output
 
 
 def _refractory_clock(code: str) -> str:

@@ -28,10 +28,20 @@ A model file is TOML (schema: :class:`ModelFile`; an example: ``docs/adex-thresh
     variable = "theta"
     sensors = ["r"]       # optional: per-sample variables the homeostasis reads (a rate trace)
 
+A rate neuron has no threshold (nor reset, nor refractoriness) but an ``[output]``: the
+variable it emits, instantaneous in its input (e.g. ``y = tanh(a*s + b) : 1``), and the transfer
+f the bridge reads it by (``models file rate-ip-infomax`` writes one)::
+
+    [output]
+    variable = "y"
+    transfer = "tanh"     # sigmoid | tanh | softplus | rectifier
+
 A mistake is one :class:`~bridge.core.errors.UserError` line naming the field: an unknown unit,
 a unit the equations do not accept (Brian2's own check), an unknown variable, no homeostatic
 variable, one that never changes, a name the bridge reserves (``RESERVED``), a threshold that
-never fires on the declared input range (a short run of the generated step at the range's top).
+never fires on the declared input range (a short run of the generated step at the range's top),
+a rate output that is the same at both ends of the range, a model with both a threshold and an
+output or neither.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ NAME_PATTERN = r"[a-z0-9][a-z0-9-]*"  # a model's name: lower case, digits and d
 # names the bridge gives its own meaning: the sweep's input process and range, the step's own
 RESERVED = ("x", "mu", "sigma", "tau_in", "input_offset", "input_scale", "dt", "t", "_since", "_spiked")
 FIRING_CHECK_SECONDS = 1.0  # simulated at the top of the input range: the threshold must be crossed
+RATE_TRANSFERS = ("sigmoid", "tanh", "softplus", "rectifier")  # a rate output's f (bridge.fitting.transfer's)
 
 
 class Parameter(BaseModel):
@@ -98,8 +109,19 @@ class Homeostasis(BaseModel):
     sensors: tuple[str, ...] = ()  # per-sample variables a network layer carries over between samples
 
 
+class Output(BaseModel):
+    """A rate neuron's output: the ``variable`` it emits and the transfer f of y = f(gain x + bias)
+    the bridge reads it by."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variable: str
+    transfer: Literal[RATE_TRANSFERS]
+
+
 class ModelFile(BaseModel):
-    """A model file's content (module docstring)."""
+    """A model file's content (module docstring): a spiking neuron (``threshold``) or a rate one
+    (``output``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -107,13 +129,32 @@ class ModelFile(BaseModel):
     source: str
     method: str = "euler"
     equations: str
-    threshold: str
+    threshold: str = ""
     reset: str = ""
     refractory: str = ""  # a Brian2 period, e.g. "2*ms"; equations flagged (unless refractory) hold during it
+    output: Output | None = None  # a rate neuron's, instead of a threshold
     parameters: dict[str, Parameter]
     initial: dict[str, Parameter] = {}  # state variables' values at rest (others start at 0)
     input: InputSpec
     homeostasis: Homeostasis
+
+    @model_validator(mode="after")
+    def _spiking_or_rate(self) -> ModelFile:
+        if bool(self.threshold) == (self.output is not None):
+            raise ValueError("threshold / output: a spiking neuron declares a threshold, a rate neuron an "
+                             "[output]; give one of the two")
+        if self.output is not None and (self.reset or self.refractory):
+            raise ValueError("reset / refractory: a rate neuron (an [output], no threshold) has neither")
+        return self
+
+    @property
+    def spiking(self) -> bool:
+        return bool(self.threshold)
+
+    @property
+    def transfer(self) -> str:
+        """The f of y = f(gain x + bias) the bridge reads the neuron by: ``lif`` for a spiking one."""
+        return self.output.transfer if self.output is not None else "lif"
 
     def namespace(self) -> dict:
         """The parameters as Brian2 quantities."""
@@ -195,8 +236,9 @@ def check_model(model: ModelFile) -> CheckedModel:
     generated step; before any simulation."""
     namespace = model.namespace()
     input_unit = _unit(model.input.unit, "input.unit")
-    step = generate_step(model.equations, model.threshold, model.reset or None, model.method, namespace,
-                         model.refractory or None)
+    output = model.output.variable if model.output is not None else None
+    step = generate_step(model.equations, model.threshold or None, model.reset or None, model.method, namespace,
+                         model.refractory or None, output)
     from brian2 import Equations, get_dimensions
 
     equations = Equations(model.equations)
@@ -218,7 +260,9 @@ def check_model(model: ModelFile) -> CheckedModel:
         if unknown:
             raise UserError(f"{field}: {', '.join(unknown)} not a variable of the equations")
     _check_roles(model, step, names)
-    if _spikes_at(step, model, model.input.high * float(input_unit)) == 0:
+    if not model.spiking:
+        _check_responds(step, model, float(input_unit))
+    elif _spikes_at(step, model, model.input.high * float(input_unit)) == 0:
         raise UserError(f"threshold {model.threshold!r} never fires on the declared input range (none in "
                         f"{FIRING_CHECK_SECONDS:g} s at input.high = {model.input.high} {model.input.unit})")
     return CheckedModel(model=model, step=step)
@@ -261,6 +305,21 @@ def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 
         raise UserError(f"equations: the generated step needs {error.name!r}, which is neither a parameter, a "
                         "state variable nor the input") from None
     return count
+
+
+def _check_responds(step: GeneratedStep, model: ModelFile, unit: float) -> None:
+    """A rate output that differs between the ends of the input range, at rest."""
+    values = {name: torch.tensor(value, dtype=torch.float64) for name, value in
+              {**dict.fromkeys(step.state, 0.0), **si_values(model.namespace()), **model.rest()}.items()}
+    ends = torch.tensor([model.input.low, model.input.high], dtype=torch.float64) * unit
+    try:
+        low, high = torch.as_tensor(step.output({**values, model.input.variable: ends})).expand(2)
+    except NameError as error:
+        raise UserError(f"output: the output needs {error.name!r}, which is neither a parameter, a state "
+                        "variable nor the input") from None
+    if not low != high:
+        raise UserError(f"output: {model.output.variable} is {float(low):g} at both input.low and input.high: "
+                        "it does not respond on the declared input range")
 
 
 def load_model(path: Path) -> CheckedModel:

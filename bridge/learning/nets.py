@@ -25,7 +25,9 @@ rule on the activation's output), and Cornford et al.
 the hidden layers: ``dale`` (:class:`DaleLinear` with corrected SGD, a readout with one
 inhibitory unit), ``dale-uncorrected`` (the same without the gradient correction),
 ``column-ei`` (:class:`ColumnEiLinear`, E:I 10:1 columns; its first layer's bias centres the
-input of mean ``input_mean``).
+input of mean ``input_mean``), ``fitted-online:<rule>`` of a rule fitted to a rate model file
+(the file's own neuron and homeostasis in a :class:`GeneratedRate`, its generated Brian2 step,
+one sample a step of the sweep; the built-in rate models' online form is ``ip-<rule>``).
 Spiking nets: ``none``, ``bn`` (snntorch's BatchNormTT, Kim & Panda 2021), ``ip`` /
 ``homeostatic`` (:class:`HomeostaticLeaky` with parameters compressed to the net's time steps:
 ``net_params``, target ``spike_target`` spikes per step, input gain adapted unless
@@ -67,6 +69,7 @@ from bridge.learning.layers import (
     DaleLinear,
     FittedHomeostasis,
     GeneratedLeaky,
+    GeneratedRate,
     HomeostaticLeaky,
     IntrinsicPlasticity,
     IntrinsicPlasticity2d,
@@ -88,7 +91,7 @@ IP_NORMS = tuple(f"ip-{name}" for name in IP_RULES)
 AFFINE = "+affine"  # suffix: IP / fitted layer followed by a learned per-unit gamma, beta (Shaw et al. 2020)
 RATE_NORMS = ("none", "bn", "bn-noaffine", "ln", "wn", *IP_NORMS, *(n + AFFINE for n in IP_NORMS),
               "scaling", "oja", "oja-post", "dale", "dale-uncorrected", "column-ei", "fitted:<rule>",
-              "fitted:<rule>+affine")
+              "fitted:<rule>+affine", "fitted-online:<rule>")
 EI_NORMS = ("dale", "dale-uncorrected", "column-ei")  # whole nets of sign-constrained layers (MLPs)
 SPIKING_NORMS = ("none", "bn", "ip", "homeostatic", "adaptive-threshold", "fitted:<rule>",
                  "fitted:<rule>+affine", "fitted-online:<rule>")
@@ -100,7 +103,7 @@ _RULE_SEPARATORS = {"ip": "-", "fitted": ":", "fitted-online": ":"}
 # per neuron: the families without a rule or +affine, and those that take +affine after their rule
 _PLAIN_FAMILIES = {"rate": ("none", "bn", "bn-noaffine", "ln", "wn", "scaling", "oja", "oja-post", *EI_NORMS),
                    "spiking": ("none", "bn", *HOMEOSTATIC_LIF_NORMS, "adaptive-threshold")}
-_RULED_FAMILIES = {"rate": ("ip", "fitted"), "spiking": ("fitted", "fitted-online")}
+_RULED_FAMILIES = {"rate": ("ip", "fitted", "fitted-online"), "spiking": ("fitted", "fitted-online")}
 _AFFINE_FAMILIES = ("ip", "fitted")
 
 
@@ -305,6 +308,8 @@ def _rate_block(spec: NetSpec, make_weight: Callable[[], nn.Module], conv: bool,
                 raise UserError(f"norm {norm.text!r}: a scaling rule scales weights; it has no +affine form")
             return [SynapticScaling.from_rule(fitted, make_weight()), _activation(spec.activation)]
         return [make_weight(), FittedHomeostasis.from_rule(fitted, width, affine=norm.affine)]
+    if norm.family == "fitted-online":  # a rate model file's neuron is its own activation
+        return [make_weight(), GeneratedRate.from_rule(_fitted_rule(norm, rule), width)]
     layers = {
         "none": lambda: [make_weight()],
         "bn": lambda: [make_weight(), (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width)],

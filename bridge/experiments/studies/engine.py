@@ -40,15 +40,19 @@ def plan(request: StudyRun, store: Store) -> tuple[Study, Budget, list[CellKey],
         rule = load_train_rule(config, store)
         if rule is not None and not fits_study(rule, study):
             raise UserError(f"--rule {rule.name}: study {study.name} needs a rule fitted to a {study.rule_model} "
-                            f"model{' or a spiking model file' if study.rule_model == 'lif-ip' else ''}, "
+                            f"model or a {'spiking' if study.rule_model == 'lif-ip' else 'rate'} model file, "
                             f"not to {rule.model}")
     return study, budget, keys, configs
 
 
 def fits_study(rule, study: Study) -> bool:
-    """Whether a fitted rule can run a study's fitted arms: fitted to its ``rule_model``, or, for a
-    spiking study (lif-ip), to a model file (whose neurons spike: ``sims.model_neuron``)."""
-    return rule.model.startswith(study.rule_model) or (rule.model_file is not None and study.rule_model == "lif-ip")
+    """Whether a fitted rule can run a study's fitted arms: fitted to its ``rule_model``, or to a
+    model file of the same kind, a spiking neuron for a spiking study (lif-ip), a rate neuron
+    for a rate one (``sims.model_neuron``)."""
+    spiking_study = study.rule_model == "lif-ip"
+    if rule.model_file is not None:
+        return bool(rule.model_file.get("threshold")) == spiking_study
+    return rule.model.startswith(study.rule_model)
 
 
 def study_tests(study: Study, histories: Histories, seeds, rule: str) -> list[PairedTest]:

@@ -6,7 +6,7 @@
   plastic step applied after each optimiser step (:func:`after_step`).
 - :class:`HomeostaticLeaky`: a LIF layer (pure step, explicit state) with homeostatic threshold and input gain;
   :class:`AdaptiveThresholdLeaky`: Diehl & Cook's adaptive threshold; :class:`GeneratedLeaky`: a model file's
-  neuron, stepped by the torch code generated from its Brian2 equations.
+  neuron, stepped by the torch code generated from its Brian2 equations; :class:`GeneratedRate` a rate one's.
 
 Plastic state lives in buffers, changes under no_grad in training mode only, is saved by
 ``state_dict`` and frozen in eval mode.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from torch import nn
 
 from bridge.learning.layers.fitted import FittedHomeostasis
-from bridge.learning.layers.generated import GeneratedLeaky
+from bridge.learning.layers.generated import GeneratedLeaky, GeneratedRate
 from bridge.learning.layers.ip import IntrinsicPlasticity, IntrinsicPlasticity2d
 from bridge.learning.layers.spiking import AdaptiveThresholdLeaky, HomeostaticLeaky
 from bridge.learning.layers.weights import ColumnEiLinear, DaleLinear, OjaLinear, SynapticScaling
@@ -35,7 +35,8 @@ def after_step(modules: list[nn.Module]) -> None:
 
 
 __all__ = [
-    "AdaptiveThresholdLeaky", "ColumnEiLinear", "DaleLinear", "FittedHomeostasis", "GeneratedLeaky", "HomeostaticLeaky",
+    "AdaptiveThresholdLeaky", "ColumnEiLinear", "DaleLinear", "FittedHomeostasis", "GeneratedLeaky", "GeneratedRate",
+    "HomeostaticLeaky",
     "IntrinsicPlasticity",
     "IntrinsicPlasticity2d", "OjaLinear", "SynapticScaling", "after_step", "plastic_modules",
 ]

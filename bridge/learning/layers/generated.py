@@ -1,5 +1,6 @@
-"""A spiking layer whose neuron is a model file's, stepped by the torch code generated from its
-Brian2 equations (issue 26; ``bridge.core.generated_step``).
+"""Layers whose neuron is a model file's, stepped by the torch code generated from its Brian2
+equations (issue 26; ``bridge.core.generated_step``): :class:`GeneratedLeaky` a spiking one,
+:class:`GeneratedRate` a rate one.
 
 The online transplant of a model file's homeostasis, as :class:`HomeostaticLeaky` is lif-ip's:
 per net time step of ``dt`` seconds the layer runs ``substeps`` steps of the model's own
@@ -34,7 +35,21 @@ from torch import nn
 from bridge.core.errors import UserError
 from bridge.core.generated_step import si_values
 from bridge.core.model_file import CheckedModel, ModelFile, checked
-from bridge.learning.layers._units import as_units, from_units
+from bridge.learning.layers._units import as_units, from_units, per_unit, rebind_buffers
+from models.rate_ip import sample_axes
+
+
+def rule_model(rule: Any, spiking: bool) -> CheckedModel:
+    """The checked model file of a rule fitted to a model file's sweep (``rule.model_file``), a
+    ``spiking`` one or a rate one; UserError otherwise."""
+    if rule.model_file is None:
+        raise UserError(f"rule {rule.name!r} comes from the built-in {rule.model!r}, not from a model file")
+    model = checked(ModelFile(**rule.model_file))
+    if model.model.spiking != spiking:
+        kinds = ("a rate neuron (an [output])", "a spiking neuron (a threshold)")
+        raise UserError(f"rule {rule.name!r}: its model {model.model.name!r} is {kinds[model.model.spiking]}; "
+                        f"{'spiking' if spiking else 'rate'} nets need {kinds[spiking]}")
+    return model
 
 
 class GeneratedLeaky(nn.Module):
@@ -66,14 +81,13 @@ class GeneratedLeaky(nn.Module):
     def from_rule(cls, rule: Any, n: int, dt: float = 1e-3) -> GeneratedLeaky:
         """The layer of a rule fitted to a model file's sweep (``rule.model_file``): the model
         stepped at the sweep's own step (``rule.dynamics.sample_dt``), ``dt`` seconds a net step."""
-        if rule.model_file is None:
-            raise UserError(f"rule {rule.name!r} comes from the built-in {rule.model!r}, not from a model file")
+        model = rule_model(rule, spiking=True)
         step = rule.dynamics.sample_dt
         substeps = round(dt / step)
         if substeps < 1 or abs(substeps * step - dt) > 1e-9 * dt:
             raise UserError(f"a net step of {dt} s is not a whole number of the model's {step} s steps "
                             f"(rule {rule.name!r}); set spike_dt to a multiple of {step}")
-        return cls(n, checked(ModelFile(**rule.model_file)), dt, substeps)
+        return cls(n, model, dt, substeps)
 
     def init_state(self, batch: int, like: torch.Tensor) -> dict[str, torch.Tensor]:
         """The per-sample variables at rest, the sensors at their running means, the homeostatic
@@ -139,3 +153,63 @@ class GeneratedLeaky(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.n}, model={self.model.name} ({self.model.content_hash()}), dt={self.dt}, "
                 f"substeps={self.substeps}, homeostatic={', '.join(self.homeostatic)}")
+
+
+class GeneratedRate(nn.Module):
+    """``n`` rate neurons of a model file (an ``[output]``, no threshold): the online transplant of
+    its homeostasis into a rate net, as :class:`~bridge.learning.layers.ip.IntrinsicPlasticity` is
+    the built-in rate models'. The net's pre-activation c is the model's normalised input x
+    (input variable = input_offset + input_scale * c, ``sims.model_neuron``); one sample is one
+    step of ``dt`` seconds (the sweep's step). Forward: y = the model's output at c with its
+    homeostatic variables held (the gradient flows through c only); in training mode, then one
+    step of the generated update on the same c, each homeostatic variable (buffers
+    ``h_<variable>``, (n,) in SI units) taking the mean of its per-sample updates over the batch
+    and the positions of a feature map (one unit per channel): exactly the built-in rules' Euler
+    step on batch-mean drives, ``RateIPRule.torch_step``. Frozen in eval mode."""
+
+    def __init__(self, n: int, model: CheckedModel, dt: float):
+        super().__init__()
+        self.n, self.model, self.step, self.dt = n, model.model, model.step, dt
+        offset, scale = (float(q) for q in self.model.input_range())
+        self.constants = {**si_values(self.model.namespace()), "input_offset": offset, "input_scale": scale}
+        self.homeostatic = tuple(self.model.homeostasis.state)
+        rest = self.model.rest()
+        for name in self.homeostatic:
+            self.register_buffer(f"h_{name}", torch.full((n,), rest.get(name, 0.0)))
+
+    @classmethod
+    def from_rule(cls, rule: Any, n: int) -> GeneratedRate:
+        """The layer of a rule fitted to a rate model file's sweep, one sample a step of the sweep."""
+        return cls(n, rule_model(rule, spiking=False), rule.dynamics.sample_dt)
+
+    def _values(self, x: torch.Tensor) -> dict:
+        held = {name: per_unit(getattr(self, f"h_{name}"), x) for name in self.homeostatic}
+        drive = self.constants["input_offset"] + self.constants["input_scale"] * x
+        return {**self.constants, **held, self.model.input.variable: drive}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.step.output(self._values(x))
+        if self.training:
+            self.adapt(x.detach())
+        return y
+
+    @torch.no_grad()
+    def adapt(self, x: torch.Tensor) -> None:
+        """One generated step per sample, each homeostatic variable the mean of its updates."""
+        _, new = self.step(self._values(x), self.dt, spike_fn=None)
+        dims, _ = sample_axes(x)
+        rebind_buffers(self, **{f"h_{name}": torch.as_tensor(new[name], dtype=x.dtype).expand_as(x).mean(dims)
+                                for name in self.homeostatic})
+
+    def unit_gains(self) -> torch.Tensor | None:
+        """The variable read as the gain (``homeostasis.reads``), else None."""
+        homeostasis = self.model.homeostasis
+        return getattr(self, f"h_{homeostasis.variable}") if homeostasis.reads == "gain" else None
+
+    def homeostatic_values(self) -> tuple[torch.Tensor, ...]:
+        """The adapted per-unit tensors: the homeostatic variables' buffers."""
+        return tuple(getattr(self, f"h_{name}") for name in self.homeostatic)
+
+    def extra_repr(self) -> str:
+        return (f"{self.n}, model={self.model.name} ({self.model.content_hash()}), dt={self.dt}, "
+                f"homeostatic={', '.join(self.homeostatic)}")
