@@ -56,6 +56,11 @@ RATE_BROKEN = {  # edits of rate-ip-infomax's file (homeobridge models file rate
     "an unknown transfer": ('transfer = "tanh"', 'transfer = "lif"', "output.transfer"),
     "a rate neuron with a reset": ('reset = ""', 'reset = "b = 0"', "reset / refractory"),
     "an output that does not respond": ("y = tanh(u) : 1", "y = tanh(b) : 1", "does not respond"),
+    "an output that is not a subexpression": ('variable = "y"', 'variable = "a"', "not a subexpression"),
+    "a rate neuron with per-sample state": ("s : 1\n", "s : 1\ndr/dt = (y - r)/(10*ms) : 1\n",
+                                            "integrated but not homeostatic"),
+    "a rate neuron whose output needs an unset name": ("u = a * s + b : 1", "u = k * (a * s + b) : 1\nk : 1",
+                                                       "needs 'k'"),
 }
 
 

@@ -136,4 +136,17 @@ def test_a_rate_files_sweep_is_the_built_ins_and_its_rule_trains_online(tmp_path
 
     rule = load_rule("infomax-file", Store(Path(results)))
     assert fits_study(rule, get_study("shaw-depth")) and not fits_study(rule, get_study("snn-online"))
+    assert not fits_study(rule, get_study("shen-scaling"))  # a scaling study's fitted arm takes a scaling rule
 
+
+
+def test_a_rate_neurons_sensor_is_refused_in_one_line():
+    """A rate neuron's output is instantaneous: a sensor (a per-sample trace) has no place in its layer."""
+    from bridge.core.errors import UserError
+    from bridge.core.model_file import check_model
+
+    content = as_model_file("rate-ip-infomax")
+    content["equations"] += "dr/dt = (y - r)/(10*ms) : 1\n"
+    content["homeostasis"] = {**content["homeostasis"], "sensors": ["r"]}
+    with pytest.raises(UserError, match="homeostasis.sensors: a rate neuron has none"):
+        check_model(ModelFile(**content))

@@ -13,7 +13,7 @@ by construction:
                surrogate's gradient in training (snntorch's); Brian2's order: update, threshold, reset
     reset      each ``x = e`` as x <- where(spiked, e, x), ``x += e`` as x <- where(spiked, x + e, x)
                (``-=``, ``*=`` alike), the spikes detached as snntorch detaches its reset
-    output     a rate neuron's output variable (no threshold) as Brian2's expression of it with its
+    output     a rate neuron's output subexpression (no threshold) as Brian2's expression of it with its
                subexpressions substituted, e.g. ``tanh(a*s + b)``, evaluated on the state before the
                update (where Brian2's monitors read it, at the start of a step)
     refractory Brian2's own statement ``not_refractory = timestep(t - lastspike, dt) >= timestep(T, dt)``
@@ -210,8 +210,11 @@ def _output_expression(group, output: str) -> str:
     """The output variable as Brian2's expression of the state, its subexpressions substituted."""
     if output not in group.variables:
         raise UserError(f"output.variable: {output!r} is not a variable of the equations")
+    if output not in group.equations.subexpr_names:
+        raise UserError(f"output.variable: {output!r} is not a subexpression; a rate neuron's output is "
+                        f"instantaneous in its input, {output} = f(...) : 1")
     substituted = dict(group.equations.get_substituted_expressions(group.variables, include_subexpressions=True))
-    return substituted[output].code if output in substituted else output
+    return substituted[output].code
 
 
 def _refractory_clock(code: str) -> str:

@@ -261,6 +261,7 @@ def check_model(model: ModelFile) -> CheckedModel:
             raise UserError(f"{field}: {', '.join(unknown)} not a variable of the equations")
     _check_roles(model, step, names)
     if not model.spiking:
+        _check_rate_roles(model, step)
         _check_responds(step, model, float(input_unit))
     elif _spikes_at(step, model, model.input.high * float(input_unit)) == 0:
         raise UserError(f"threshold {model.threshold!r} never fires on the declared input range (none in "
@@ -307,16 +308,31 @@ def _spikes_at(step: GeneratedStep, model: ModelFile, drive: float, dt: float = 
     return count
 
 
+def _check_rate_roles(model: ModelFile, step: GeneratedStep) -> None:
+    """A rate neuron's only state is its homeostasis: its output is instantaneous, so it has no
+    per-sample variable to carry (``GeneratedRate`` holds the homeostatic variables alone)."""
+    if model.homeostasis.sensors:
+        raise UserError("homeostasis.sensors: a rate neuron has none (its output is instantaneous); "
+                        "make the sensed quantity part of the homeostatic state")
+    other = [name for name in step.state if name not in model.homeostasis.state]
+    if other:
+        raise UserError(f"homeostasis.state: {', '.join(other)} integrated but not homeostatic; a rate "
+                        "neuron's only state is its homeostasis (declare them in homeostasis.state)")
+
+
 def _check_responds(step: GeneratedStep, model: ModelFile, unit: float) -> None:
-    """A rate output that differs between the ends of the input range, at rest."""
+    """A rate output that differs between the ends of the input range, at rest; its output and one
+    step evaluated in the scope a network layer gives them (parameters, ``initial`` values, the
+    homeostatic state and the input: ``GeneratedRate``)."""
     values = {name: torch.tensor(value, dtype=torch.float64) for name, value in
               {**dict.fromkeys(step.state, 0.0), **si_values(model.namespace()), **model.rest()}.items()}
-    ends = torch.tensor([model.input.low, model.input.high], dtype=torch.float64) * unit
+    values[model.input.variable] = torch.tensor([model.input.low, model.input.high], dtype=torch.float64) * unit
     try:
-        low, high = torch.as_tensor(step.output({**values, model.input.variable: ends})).expand(2)
+        low, high = torch.as_tensor(step.output(values)).expand(2)
+        step(values, 1e-3, spike_fn=None)
     except NameError as error:
-        raise UserError(f"output: the output needs {error.name!r}, which is neither a parameter, a state "
-                        "variable nor the input") from None
+        raise UserError(f"equations: the output or its update needs {error.name!r}, which is neither a parameter, "
+                        "an initial value, a homeostatic variable nor the input") from None
     if not low != high:
         raise UserError(f"output: {model.output.variable} is {float(low):g} at both input.low and input.high: "
                         "it does not respond on the declared input range")

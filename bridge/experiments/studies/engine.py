@@ -40,18 +40,28 @@ def plan(request: StudyRun, store: Store) -> tuple[Study, Budget, list[CellKey],
         rule = load_train_rule(config, store)
         if rule is not None and not fits_study(rule, study):
             raise UserError(f"--rule {rule.name}: study {study.name} needs a rule fitted to a {study.rule_model} "
-                            f"model or a {'spiking' if study.rule_model == 'lif-ip' else 'rate'} model file, "
-                            f"not to {rule.model}")
+                            f"model{_file_kind(study)}, not to {rule.model}")
     return study, budget, keys, configs
+
+
+FILE_KINDS = {"lif-ip": True, "rate-ip": False}  # the studies a model file's rule runs: spiking or not
+
+
+def _file_kind(study: Study) -> str:
+    """The clause naming the kind of model file whose rule can run the study (' or a rate model
+    file'), or '' for a study no model file's rule runs."""
+    if study.rule_model not in FILE_KINDS:
+        return ""
+    return f" or a {'spiking' if FILE_KINDS[study.rule_model] else 'rate'} model file"
 
 
 def fits_study(rule, study: Study) -> bool:
     """Whether a fitted rule can run a study's fitted arms: fitted to its ``rule_model``, or to a
     model file of the same kind, a spiking neuron for a spiking study (lif-ip), a rate neuron
     for a rate one (``sims.model_neuron``)."""
-    spiking_study = study.rule_model == "lif-ip"
     if rule.model_file is not None:
-        return bool(rule.model_file.get("threshold")) == spiking_study
+        spiking = bool(rule.model_file.get("threshold"))
+        return FILE_KINDS.get(study.rule_model) == spiking
     return rule.model.startswith(study.rule_model)
 
 

@@ -82,7 +82,8 @@ class FittedHomeostasis(Saved, nn.Module):
         if key not in RATE_RULES:
             raise UserError(
                 f"online execution needs a rate-IP source model ({', '.join('rate-ip-' + k for k in RATE_RULES)}), "
-                f"got {model!r}; use mode='equilibrium'"
+                f"got {model!r}; use mode='equilibrium' (a model file's own neuron runs online in a net, "
+                "norm fitted-online:<rule>)"
             )
         return RATE_RULES[key]
 

@@ -2,7 +2,8 @@
 equations (issue 26; ``bridge.core.generated_step``): :class:`GeneratedLeaky` a spiking one,
 :class:`GeneratedRate` a rate one.
 
-The online transplant of a model file's homeostasis, as :class:`HomeostaticLeaky` is lif-ip's:
+:class:`GeneratedLeaky` is the online transplant of a spiking model file's homeostasis, as
+:class:`HomeostaticLeaky` is lif-ip's:
 per net time step of ``dt`` seconds the layer runs ``substeps`` steps of the model's own
 discretisation (Brian2's state updater for the file's method, its threshold and reset), each
 ``dt / substeps`` seconds, the step the model was simulated and fitted with. The net's current
@@ -43,7 +44,8 @@ def rule_model(rule: Any, spiking: bool) -> CheckedModel:
     """The checked model file of a rule fitted to a model file's sweep (``rule.model_file``), a
     ``spiking`` one or a rate one; UserError otherwise."""
     if rule.model_file is None:
-        raise UserError(f"rule {rule.name!r} comes from the built-in {rule.model!r}, not from a model file")
+        online = "" if spiking else "; a built-in rate model runs online as ip-<rule>"
+        raise UserError(f"rule {rule.name!r} comes from the built-in {rule.model!r}, not from a model file{online}")
     model = checked(ModelFile(**rule.model_file))
     if model.model.spiking != spiking:
         kinds = ("a rate neuron (an [output])", "a spiking neuron (a threshold)")
@@ -164,16 +166,21 @@ class GeneratedRate(nn.Module):
     homeostatic variables held (the gradient flows through c only); in training mode, then one
     step of the generated update on the same c, each homeostatic variable (buffers
     ``h_<variable>``, (n,) in SI units) taking the mean of its per-sample updates over the batch
-    and the positions of a feature map (one unit per channel): exactly the built-in rules' Euler
-    step on batch-mean drives, ``RateIPRule.torch_step``. Frozen in eval mode."""
+    and the positions of a feature map (one unit per channel): the built-in rules' Euler step on
+    batch-mean drives (``RateIPRule.torch_step``), at the file's own rate (its ``eta``; the net's
+    ``ip_eta`` is the built-in ``ip-<rule>`` layers') and with no floor under the gain (the
+    built-in layer keeps it >= 1e-3). Frozen in eval mode. The file's only state is its
+    homeostasis (``bridge.core.model_file`` refuses others); its ``initial`` values of other
+    variables are per-neuron constants."""
 
     def __init__(self, n: int, model: CheckedModel, dt: float):
         super().__init__()
         self.n, self.model, self.step, self.dt = n, model.model, model.step, dt
         offset, scale = (float(q) for q in self.model.input_range())
-        self.constants = {**si_values(self.model.namespace()), "input_offset": offset, "input_scale": scale}
         self.homeostatic = tuple(self.model.homeostasis.state)
         rest = self.model.rest()
+        held = {name: value for name, value in rest.items() if name not in self.homeostatic}  # per-neuron constants
+        self.constants = {**si_values(self.model.namespace()), **held, "input_offset": offset, "input_scale": scale}
         for name in self.homeostatic:
             self.register_buffer(f"h_{name}", torch.full((n,), rest.get(name, 0.0)))
 
@@ -198,8 +205,13 @@ class GeneratedRate(nn.Module):
         """One generated step per sample, each homeostatic variable the mean of its updates."""
         _, new = self.step(self._values(x), self.dt, spike_fn=None)
         dims, _ = sample_axes(x)
-        rebind_buffers(self, **{f"h_{name}": torch.as_tensor(new[name], dtype=x.dtype).expand_as(x).mean(dims)
+        rebind_buffers(self, **{f"h_{name}": self._batch_mean(new[name], getattr(self, f"h_{name}"), x, dims)
                                 for name in self.homeostatic})
+
+    @staticmethod
+    def _batch_mean(new, old: torch.Tensor, x: torch.Tensor, dims) -> torch.Tensor:
+        """The mean of the per-sample updates ``new`` over the samples of ``x``, in ``old``'s dtype."""
+        return torch.as_tensor(new, dtype=old.dtype).expand(x.shape).mean(dims)
 
     def unit_gains(self) -> torch.Tensor | None:
         """The variable read as the gain (``homeostasis.reads``), else None."""
